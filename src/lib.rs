@@ -1,0 +1,18 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+mod error;
+mod expect;
+mod memory;
+mod retry;
+mod store;
+mod version;
+
+pub mod http;
+
+pub use error::{BoxError, Conflict, ConflictKind, StoreError};
+pub use expect::Expect;
+pub use memory::MemoryStore;
+pub use retry::{RetryPolicy, Sleep, UpdateError, Updated, update_with};
+pub use store::{BoxFuture, DynVersionedStore, SharedStore, VersionedStore};
+pub use version::{Meta, ParseVersionError, Version, Versioned};

@@ -1,0 +1,344 @@
+//! The in-memory store: sharded `parking_lot` locks, one hash per operation, per-shard
+//! version counters interleaved so versions are unique store-wide.
+
+use std::future::{Future, ready};
+use std::hash::BuildHasher;
+use std::time::SystemTime;
+
+use hashbrown::HashTable;
+use parking_lot::RwLock;
+
+use crate::{Conflict, Expect, Meta, StoreError, Version, Versioned, VersionedStore};
+
+/// An in-process [`VersionedStore`]: the default backend.
+///
+/// Keys are spread over a power-of-two number of shards, each a `parking_lot::RwLock` over a
+/// hash table padded to its own cache lines; an operation hashes the key once and locks one
+/// shard, so there is no global lock. The compare and the write happen under the shard's
+/// write lock. Versions come from a counter per shard, interleaved with the shard index
+/// (`counter << shard_bits | shard`), so they are unique across the whole store, increase
+/// for every key, are never reused after delete and re-create, and no cache line is shared
+/// by all writers. Updating an existing key allocates nothing; the old value is dropped after
+/// the lock is released.
+///
+/// Besides the async trait it offers synchronous methods (`get_sync`, `put_sync`, ...) for
+/// code that is not async; the trait's futures are ready at once.
+///
+/// ```
+/// use optimist::{Expect, MemoryStore};
+///
+/// let store = MemoryStore::new();
+/// let v1 = store.put_sync("a", "one", Expect::Absent).unwrap();
+/// let v2 = store.put_sync("a", "two", Expect::Version(v1)).unwrap();
+/// assert!(v2 > v1);
+/// assert!(store.put_sync("a", "three", Expect::Version(v1)).is_err()); // stale
+/// assert_eq!(store.delete_sync("a", Expect::Version(v2)).unwrap(), Some(v2));
+/// let v3 = store.put_sync("a", "again", Expect::Absent).unwrap();
+/// assert!(v3 > v2); // never reused: an old ETag can't match the new incarnation
+/// ```
+pub struct MemoryStore<V> {
+    shards: Box<[Padded<RwLock<Shard<V>>>]>,
+    hasher: foldhash::fast::RandomState,
+    shard_bits: u32,
+}
+
+/// Aligns a shard to its own pair of cache lines so neighbouring locks don't false-share.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+struct Shard<V> {
+    table: HashTable<Entry<V>>,
+    /// Next counter value; versions are `counter << shard_bits | index`.
+    next: u64,
+}
+
+struct Entry<V> {
+    hash: u64,
+    key: Box<str>,
+    value: V,
+    version: Version,
+    last_modified: SystemTime,
+}
+
+/// Bits of the hash used to pick a shard: below hashbrown's 7-bit control tag (the top
+/// bits), above the bits that pick a bucket in any realistic table.
+const SHARD_HASH_SHIFT: u32 = 40;
+
+impl<V> Default for MemoryStore<V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<V> std::fmt::Debug for MemoryStore<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("shards", &self.shards.len())
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl<V> MemoryStore<V> {
+    /// A store with `4 x available cores` shards (at least 16), rounded up to a power of two.
+    ///
+    /// ```
+    /// let store: optimist::MemoryStore<String> = optimist::MemoryStore::new();
+    /// assert!(store.is_empty());
+    /// ```
+    pub fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+        Self::with_shards((cores * 4).max(16))
+    }
+
+    /// A store with `shards` shards, rounded up to a power of two (1 ..= 65,536).
+    ///
+    /// ```
+    /// let store: optimist::MemoryStore<u8> = optimist::MemoryStore::with_shards(3);
+    /// assert_eq!(store.shard_count(), 4);
+    /// ```
+    pub fn with_shards(shards: usize) -> Self {
+        let n = shards.clamp(1, 1 << 16).next_power_of_two();
+        let shard_bits = n.trailing_zeros();
+        let shards = (0..n)
+            .map(|_| {
+                Padded(RwLock::new(Shard {
+                    table: HashTable::new(),
+                    next: 1,
+                }))
+            })
+            .collect();
+        Self {
+            shards,
+            hasher: foldhash::fast::RandomState::default(),
+            shard_bits,
+        }
+    }
+
+    /// The number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The number of keys stored (a sum over shards, not a snapshot).
+    ///
+    /// ```
+    /// let store = optimist::MemoryStore::new();
+    /// store.put_sync("k", (), optimist::Expect::Any).unwrap();
+    /// assert_eq!(store.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.0.read().table.len()).sum()
+    }
+
+    /// Whether no key is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    #[inline]
+    fn locate(&self, key: &str) -> (u64, usize) {
+        let hash = self.hasher.hash_one(key);
+        let mask = (1u64 << self.shard_bits) - 1;
+        (hash, ((hash >> SHARD_HASH_SHIFT) & mask) as usize)
+    }
+
+    /// The metadata of `key`, without cloning its value.
+    ///
+    /// ```
+    /// let store = optimist::MemoryStore::new();
+    /// let v = store.put_sync("k", 5, optimist::Expect::Absent).unwrap();
+    /// assert_eq!(store.head_sync("k").unwrap().version, v);
+    /// ```
+    pub fn head_sync(&self, key: &str) -> Option<Meta> {
+        let (hash, idx) = self.locate(key);
+        let shard = self.shards[idx].0.read();
+        shard
+            .table
+            .find(hash, |e| &*e.key == key)
+            .map(|e| Meta {
+                version: e.version,
+                last_modified: e.last_modified,
+            })
+    }
+
+    /// Writes `value` if `expect` admits the current state; see [`VersionedStore::put`].
+    ///
+    /// ```
+    /// use optimist::{ConflictKind, Expect, MemoryStore};
+    /// let store = MemoryStore::new();
+    /// store.put_sync("k", 1, Expect::Absent).unwrap();
+    /// let err = store.put_sync("k", 2, Expect::Absent).unwrap_err();
+    /// assert_eq!(err.as_conflict().unwrap().kind(), ConflictKind::AlreadyExists);
+    /// ```
+    pub fn put_sync(&self, key: &str, value: V, expect: Expect) -> Result<Version, StoreError> {
+        let (hash, idx) = self.locate(key);
+        let now = SystemTime::now();
+        let mut guard = self.shards[idx].0.write();
+        let shard = &mut *guard;
+        let (version, old) = match shard.table.find_mut(hash, |e| &*e.key == key) {
+            Some(entry) => {
+                if !expect.admits(Some(entry.version)) {
+                    let current = entry.version;
+                    drop(guard);
+                    return Err(Conflict::new(key, expect, Some(current)).into());
+                }
+                let version = next_version(&mut shard.next, self.shard_bits, idx);
+                entry.version = version;
+                entry.last_modified = now;
+                (version, Some(std::mem::replace(&mut entry.value, value)))
+            }
+            None => {
+                if !expect.admits(None) {
+                    drop(guard);
+                    return Err(Conflict::new(key, expect, None).into());
+                }
+                let version = next_version(&mut shard.next, self.shard_bits, idx);
+                let hasher = &self.hasher;
+                shard.table.insert_unique(
+                    hash,
+                    Entry {
+                        hash,
+                        key: key.into(),
+                        value,
+                        version,
+                        last_modified: now,
+                    },
+                    |e| {
+                        debug_assert_eq!(e.hash, hasher.hash_one(&*e.key));
+                        e.hash
+                    },
+                );
+                (version, None)
+            }
+        };
+        drop(guard);
+        drop(old);
+        Ok(version)
+    }
+
+    /// Removes `key` if `expect` admits the current state; see [`VersionedStore::delete`].
+    ///
+    /// ```
+    /// use optimist::{Expect, MemoryStore};
+    /// let store = MemoryStore::new();
+    /// let v = store.put_sync("k", 1, Expect::Absent).unwrap();
+    /// assert_eq!(store.delete_sync("k", Expect::Exists).unwrap(), Some(v));
+    /// assert_eq!(store.delete_sync("k", Expect::Any).unwrap(), None);
+    /// ```
+    pub fn delete_sync(&self, key: &str, expect: Expect) -> Result<Option<Version>, StoreError> {
+        let (hash, idx) = self.locate(key);
+        let mut guard = self.shards[idx].0.write();
+        match guard.table.find_entry(hash, |e| &*e.key == key) {
+            Ok(occupied) => {
+                let current = occupied.get().version;
+                if !expect.admits(Some(current)) {
+                    drop(guard);
+                    return Err(Conflict::new(key, expect, Some(current)).into());
+                }
+                let (removed, _) = occupied.remove();
+                drop(guard);
+                drop(removed);
+                Ok(Some(current))
+            }
+            Err(_) => {
+                drop(guard);
+                if expect.admits(None) {
+                    Ok(None)
+                } else {
+                    Err(Conflict::new(key, expect, None).into())
+                }
+            }
+        }
+    }
+}
+
+impl<V: Clone> MemoryStore<V> {
+    /// The value, version and time of `key`; see [`VersionedStore::get`].
+    ///
+    /// ```
+    /// let store = optimist::MemoryStore::new();
+    /// store.put_sync("k", "v".to_string(), optimist::Expect::Any).unwrap();
+    /// assert_eq!(store.get_sync("k").unwrap().value, "v");
+    /// assert!(store.get_sync("missing").is_none());
+    /// ```
+    pub fn get_sync(&self, key: &str) -> Option<Versioned<V>> {
+        let (hash, idx) = self.locate(key);
+        let shard = self.shards[idx].0.read();
+        shard.table.find(hash, |e| &*e.key == key).map(|e| Versioned {
+            value: e.value.clone(),
+            version: e.version,
+            last_modified: e.last_modified,
+        })
+    }
+}
+
+#[inline]
+fn next_version(next: &mut u64, shard_bits: u32, idx: usize) -> Version {
+    let counter = *next;
+    *next += 1;
+    let raw = counter
+        .checked_shl(shard_bits)
+        .filter(|r| r >> shard_bits == counter)
+        .expect("version counter exhausted for this shard");
+    Version::new(raw | idx as u64).expect("counter starts at 1, so the version is non-zero")
+}
+
+impl<V: Clone + Send + Sync> VersionedStore<V> for MemoryStore<V> {
+    fn get(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Versioned<V>>, StoreError>> + Send {
+        ready(Ok(self.get_sync(key)))
+    }
+
+    fn head(&self, key: &str) -> impl Future<Output = Result<Option<Meta>, StoreError>> + Send {
+        ready(Ok(self.head_sync(key)))
+    }
+
+    fn put(
+        &self,
+        key: &str,
+        value: V,
+        expect: Expect,
+    ) -> impl Future<Output = Result<Version, StoreError>> + Send {
+        ready(self.put_sync(key, value, expect))
+    }
+
+    fn delete(
+        &self,
+        key: &str,
+        expect: Expect,
+    ) -> impl Future<Output = Result<Option<Version>, StoreError>> + Send {
+        ready(self.delete_sync(key, expect))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_unique_across_shards_and_increase_per_key() {
+        let store = MemoryStore::with_shards(8);
+        let mut seen = std::collections::HashSet::new();
+        for round in 0..50 {
+            for k in 0..40 {
+                let key = format!("k{k}");
+                let before = store.head_sync(&key).map(|m| m.version);
+                let v = store.put_sync(&key, round, Expect::Any).unwrap();
+                assert!(before.is_none_or(|b| v > b));
+                assert!(seen.insert(v), "version {v} reused");
+            }
+        }
+    }
+
+    #[test]
+    fn one_shard_store_works() {
+        let store = MemoryStore::with_shards(1);
+        let a = store.put_sync("a", 1, Expect::Absent).unwrap();
+        let b = store.put_sync("b", 1, Expect::Absent).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(store.len(), 2);
+    }
+}
