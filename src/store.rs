@@ -144,7 +144,7 @@ where
     }
 }
 
-impl<V: Send + 'static> VersionedStore<V> for dyn DynVersionedStore<V> {
+impl<V: Send + 'static> VersionedStore<V> for dyn DynVersionedStore<V> + '_ {
     async fn get(&self, key: &str) -> Result<Option<Versioned<V>>, StoreError> {
         self.get_dyn(key).await
     }

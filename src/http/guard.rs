@@ -13,8 +13,9 @@ impl Preconditions {
     /// from the body, or unconditional).
     ///
     /// Reads the key's metadata only when the headers cannot be enforced as they are (see
-    /// [`WriteCondition::NeedsCurrent`]); then a false precondition is a 412 right away, and
-    /// a change between that read and the write makes the CAS fail (412 as well).
+    /// [`WriteCondition::NeedsCurrent`]); then a false precondition is a 412 right away
+    /// (a 404 for DELETE and PATCH of a missing key, RFC 9110 13.2.1), and a change between
+    /// that read and the write makes the CAS fail (412 as well).
     ///
     /// ```
     /// use http::{HeaderMap, Method};
@@ -48,6 +49,12 @@ impl Preconditions {
                     .head(key)
                     .await
                     .map_err(|e| Rejection::from_store_error(e, method, Origin::Header))?;
+                if current.is_none() && (method == Method::DELETE || method == Method::PATCH) {
+                    // RFC 9110 13.2.1: without its preconditions the request would be a 404.
+                    return Err(Rejection::NotFound {
+                        key: key.to_owned(),
+                    });
+                }
                 self.expect_for(key, current.as_ref())
             }
         }

@@ -83,9 +83,21 @@ pub enum ProblemError {
 }
 
 impl Problem {
-    pub(crate) fn new(status: StatusCode, slug: &str, detail: impl Into<String>) -> Self {
+    /// A problem with `type` `about:blank`, the status's reason phrase as `title`, and
+    /// `detail`; add members with the `with_*` methods.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use optimist::http::Problem;
+    /// let response = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "username must match ^[a-z]+$")
+    ///     .with_field("username")
+    ///     .into_response();
+    /// assert_eq!(response.status(), 422);
+    /// assert_eq!(response.headers()["content-type"], "application/problem+json");
+    /// ```
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
         Self {
-            type_uri: format!("{PROBLEM_TYPE_BASE}{slug}"),
+            type_uri: about_blank(),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             detail: detail.into(),
@@ -98,14 +110,44 @@ impl Problem {
         }
     }
 
-    pub(crate) fn key(mut self, key: &str) -> Self {
-        self.key = Some(key.to_owned());
+    /// One of this crate's own problem types (see [`PROBLEM_TYPE_BASE`]).
+    pub(crate) fn typed(status: StatusCode, slug: &str, detail: impl Into<String>) -> Self {
+        Self::new(status, detail).with_type(format!("{PROBLEM_TYPE_BASE}{slug}"))
+    }
+
+    /// Sets the `type` URI.
+    pub fn with_type(mut self, uri: impl Into<String>) -> Self {
+        self.type_uri = uri.into();
         self
     }
 
-    pub(crate) fn header(mut self, header: Precondition) -> Self {
+    /// Sets the `key` member: the resource concerned.
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Sets the `field` member: the request field concerned.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub(crate) fn with_header(mut self, header: Precondition) -> Self {
         self.header = Some(header.as_str().to_owned());
         self
+    }
+
+    /// A response with this problem's status, `Content-Type: application/problem+json` and
+    /// the problem as its body. A status that is not a valid code becomes 500.
+    pub fn into_response(self) -> Response<Vec<u8>> {
+        let mut response = Response::new(self.to_json());
+        *response.status_mut() =
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, http::HeaderValue::from_static(PROBLEM_JSON));
+        response
     }
 
     /// The body as JSON bytes.

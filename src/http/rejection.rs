@@ -2,11 +2,11 @@
 
 use std::fmt;
 
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, RETRY_AFTER};
+use http::header::{CACHE_CONTROL, ETAG, RETRY_AFTER};
 use http::{HeaderValue, Method, Response, StatusCode};
 
 use super::preconditions::{InvalidPrecondition, Precondition};
-use super::problem::{PROBLEM_JSON, Problem};
+use super::problem::Problem;
 use crate::{Conflict, ConflictKind, Expect, Meta, StoreError, Version};
 
 /// Where the expectation of a failed write came from; it decides between 412 and 409.
@@ -102,7 +102,7 @@ pub enum Rejection {
     },
     /// The store cannot be reached now: 503.
     Unavailable {
-        /// What failed, for the problem body.
+        /// What failed, for logs; not sent to the client (it may name hosts).
         detail: String,
     },
     /// Any other failure: 500. The detail is not sent to the client.
@@ -226,9 +226,9 @@ impl Rejection {
         let status = self.status();
         let p = match self {
             Rejection::NotModified { .. } => return None,
-            Rejection::InvalidPrecondition(e) => Problem::new(status, "invalid-precondition", e.to_string())
-                .header(e.header),
-            Rejection::PreconditionRequired { method } => Problem::new(
+            Rejection::InvalidPrecondition(e) => Problem::typed(status, "invalid-precondition", e.to_string())
+                .with_header(e.header),
+            Rejection::PreconditionRequired { method } => Problem::typed(
                 status,
                 "precondition-required",
                 format!(
@@ -242,25 +242,31 @@ impl Rejection {
                 expected,
                 current,
             } => {
-                let kind = match (header, current) {
-                    (Some(Precondition::IfNoneMatch), _) => ConflictKind::AlreadyExists,
-                    (_, None) => ConflictKind::Missing,
-                    (_, Some(_)) => ConflictKind::Stale,
+                // When the store's CAS refused (no header), the expectation says what kind
+                // of conflict it was: `If-None-Match: *` losing a race is AlreadyExists.
+                let kind = match (header, expected, current) {
+                    (Some(Precondition::IfNoneMatch), _, _) => ConflictKind::AlreadyExists,
+                    (_, Some(expected), _) => ConflictKind::classify(expected, *current),
+                    (_, None, None) => ConflictKind::Missing,
+                    (_, None, Some(_)) => ConflictKind::Stale,
                 };
-                let what = match header {
-                    Some(h) => format!("{h} precondition failed"),
-                    None => "the resource changed before the conditional write".to_owned(),
+                let what = match (header, kind) {
+                    (Some(h), _) => format!("{h} precondition failed"),
+                    (None, ConflictKind::AlreadyExists) => {
+                        "the resource was created before the create-only write".to_owned()
+                    }
+                    (None, _) => "the resource changed before the conditional write".to_owned(),
                 };
                 let detail = match current {
                     Some(v) => format!("{what} for {key:?}; its current ETag is {v}"),
                     None => format!("{what} for {key:?}; it does not exist"),
                 };
-                let mut p = Problem::new(status, "precondition-failed", detail).key(key);
+                let mut p = Problem::typed(status, "precondition-failed", detail).with_key(key);
                 p.conflict = Some(kind);
                 p.expected = expected.clone();
                 p.current_etag = current.map(Version::etag);
                 if let Some(h) = header {
-                    p = p.header(*h);
+                    p = p.with_header(*h);
                 }
                 p
             }
@@ -271,8 +277,8 @@ impl Rejection {
                     }
                     _ => conflict.to_string(),
                 };
-                let mut p = Problem::new(status, conflict_slug(conflict.kind()), detail)
-                    .key(conflict.key());
+                let mut p = Problem::typed(status, conflict_slug(conflict.kind()), detail)
+                    .with_key(conflict.key());
                 p.field = field.clone();
                 p.conflict = Some(conflict.kind());
                 p.expected = Some(conflict.expected().clone());
@@ -280,26 +286,26 @@ impl Rejection {
                 p
             }
             Rejection::InvalidKey { reason } => {
-                Problem::new(status, "invalid-key", format!("invalid key: {reason}"))
+                Problem::typed(status, "invalid-key", format!("invalid key: {reason}"))
             }
             Rejection::NotFound { key } => {
-                Problem::new(status, "not-found", format!("{key:?} does not exist")).key(key)
+                Problem::typed(status, "not-found", format!("{key:?} does not exist")).with_key(key)
             }
-            Rejection::Indeterminate { key } => Problem::new(
+            Rejection::Indeterminate { key } => Problem::typed(
                 status,
                 "indeterminate",
                 format!(
                     "the write to {key:?} may or may not have been applied: read it again before retrying"
                 ),
             )
-            .key(key),
-            Rejection::Unavailable { detail } => Problem::new(
+            .with_key(key),
+            Rejection::Unavailable { .. } => Problem::typed(
                 status,
                 "unavailable",
-                format!("the store is unavailable ({detail}); retry later"),
+                "the store is unavailable; retry later",
             ),
             Rejection::Internal { .. } => {
-                Problem::new(status, "internal", "the store failed; see the server's logs")
+                Problem::typed(status, "internal", "the store failed; see the server's logs")
             }
         };
         Some(p)
@@ -317,8 +323,14 @@ impl Rejection {
     /// assert_eq!(body["status"], 428);
     /// ```
     pub fn into_response(self) -> Response<Vec<u8>> {
-        let mut response = Response::new(Vec::new());
-        *response.status_mut() = self.status();
+        let mut response = match self.problem() {
+            Some(problem) => problem.into_response(),
+            None => {
+                let mut empty = Response::new(Vec::new());
+                *empty.status_mut() = self.status();
+                empty
+            }
+        };
         let headers = response.headers_mut();
         if let Some(v) = self.current_version() {
             headers.insert(ETAG, v.header_value());
@@ -331,10 +343,6 @@ impl Rejection {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
-        }
-        if let Some(problem) = self.problem() {
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-            *response.body_mut() = problem.to_json();
         }
         response
     }

@@ -1,0 +1,106 @@
+//! `optimist bench` runs, reports parseable figures, and finds no lost update.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn bench(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_optimist"))
+        .arg("bench")
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the optimist binary runs")
+}
+
+fn json_report(args: &[&str]) -> Value {
+    let out = bench(args);
+    assert!(
+        out.status.success(),
+        "bench {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
+    let line = stdout.trim();
+    assert_eq!(line.lines().count(), 1, "--json prints one object: {stdout}");
+    serde_json::from_str(line).expect("--json prints valid JSON")
+}
+
+fn n(report: &Value, field: &str) -> f64 {
+    report[field]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{field} missing in {report}"))
+}
+
+#[test]
+fn three_second_json_run_counts_consistently_and_loses_nothing() {
+    let r = json_report(&["--duration", "3s", "--json", "--workers", "2", "--keys", "64"]);
+    assert_eq!(r["store"], "memory");
+    assert_eq!(r["workers"], 2);
+    assert!(n(&r, "duration_s") >= 3.0);
+    let (ops, updates, attempts, cas) = (
+        n(&r, "ops"),
+        n(&r, "updates"),
+        n(&r, "attempts"),
+        n(&r, "successful_cas"),
+    );
+    assert!(ops > 0.0 && cas > 0.0, "the run did something: {r}");
+    assert_eq!(updates, ops, "read ratio 0: every operation updates");
+    assert!(attempts >= cas);
+    assert_eq!(n(&r, "conflicts"), attempts - cas);
+    assert!(n(&r, "successful_cas_per_s") > 0.0);
+    assert!((0.0..=1.0).contains(&n(&r, "conflict_rate")));
+    let lat = &r["latency_ns"];
+    assert!(lat["p50"].as_u64().unwrap() <= lat["p99"].as_u64().unwrap());
+    assert!(lat["p99"].as_u64().unwrap() <= lat["p999"].as_u64().unwrap());
+    let v = &r["verification"];
+    assert_eq!(v["ok"], true, "{r}");
+    assert_eq!(v["lost_updates"], 0);
+    assert_eq!(v["acknowledged"].as_f64(), Some(cas));
+    assert_eq!(v["stored"].as_f64(), Some(cas));
+}
+
+#[test]
+fn fixed_op_count_hot_key_with_reads() {
+    let r = json_report(&[
+        "--ops",
+        "20000",
+        "--distribution",
+        "hot",
+        "--read-ratio",
+        "0.5",
+        "--workers",
+        "4",
+        "--json",
+    ]);
+    assert_eq!(n(&r, "ops"), 20000.0);
+    assert_eq!(n(&r, "reads") + n(&r, "updates"), 20000.0);
+    assert!(n(&r, "reads") > 0.0);
+    assert_eq!(r["verification"]["keys_checked"], 1);
+    assert_eq!(r["verification"]["ok"], true);
+}
+
+#[test]
+fn zipf_table_output_says_no_lost_updates() {
+    let out = bench(&["--ops", "5000", "--distribution", "zipf:0.99", "--keys", "1000"]);
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("successful CAS"), "{table}");
+    assert!(table.contains("no lost updates"), "{table}");
+}
+
+#[test]
+fn bad_options_fail_with_a_clear_message() {
+    for (args, needle) in [
+        (&["--read-ratio", "1.5"][..], "read-ratio"),
+        (&["--workers", "0"][..], "workers"),
+        (&["--distribution", "zipf:-1"][..], "theta"),
+        (&["--store", "nowhere"][..], "unknown store"),
+        (&["--ops", "10", "--duration", "1s"][..], "cannot be used with"),
+    ] {
+        let out = bench(args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}
