@@ -1,0 +1,233 @@
+//! `optimist bench`: read-modify-CAS workers against any backend, then a lost-update check.
+
+mod distribution;
+mod report;
+mod worker;
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use optimist::{RetryPolicy, VersionedStore};
+
+use crate::CliError;
+use crate::store_spec::StoreSpec;
+pub use distribution::Distribution;
+use report::Report;
+use worker::{BenchValue, Limit, Tally, WorkerPlan};
+
+/// `optimist bench` options.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Backend: memory, sqlite:PATH, postgres://..., redis://...
+    #[arg(long, default_value = "memory")]
+    pub store: StoreSpec,
+    /// Concurrent workers (default: the number of cores).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Number of distinct keys.
+    #[arg(long, default_value_t = 1024)]
+    pub keys: usize,
+    /// Key distribution: uniform, zipf:THETA (e.g. zipf:0.99) or hot (one key).
+    #[arg(long, default_value = "uniform")]
+    pub distribution: Distribution,
+    /// Fraction of operations that only read (0.0 to 1.0).
+    #[arg(long, default_value_t = 0.0)]
+    pub read_ratio: f64,
+    /// How long to run (e.g. 10s, 500ms); the default when --ops is not given is 10s.
+    #[arg(long, conflicts_with = "ops")]
+    pub duration: Option<humantime::Duration>,
+    /// Run exactly this many operations in total instead of a duration.
+    #[arg(long)]
+    pub ops: Option<u64>,
+    /// Bytes of padding stored with each counter.
+    #[arg(long, default_value_t = 16)]
+    pub value_size: usize,
+    /// Attempts per update before giving up (each lost CAS is retried).
+    #[arg(long, default_value_t = 1000)]
+    pub max_attempts: u32,
+    /// Print one JSON object on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl BenchArgs {
+    fn validate(&self) -> Result<(), CliError> {
+        let bad = |m: &str| Err(CliError::BenchOptions(m.to_owned()));
+        if self.workers == Some(0) {
+            return bad("--workers must be at least 1");
+        }
+        if self.keys == 0 {
+            return bad("--keys must be at least 1");
+        }
+        if !(0.0..=1.0).contains(&self.read_ratio) {
+            return bad("--read-ratio must be between 0.0 and 1.0");
+        }
+        if self.ops == Some(0) {
+            return bad("--ops must be at least 1");
+        }
+        if self.duration.is_some_and(|d| d.is_zero()) {
+            return bad("--duration must be longer than zero");
+        }
+        Ok(())
+    }
+}
+
+/// A prefix no other run shares, so runs against a shared database never collide.
+fn run_prefix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("bench:{}-{nanos}:", std::process::id())
+}
+
+/// Runs the benchmark and prints its report.
+pub async fn run(args: BenchArgs) -> Result<(), CliError> {
+    args.validate()?;
+    let workers = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let limit = match (args.ops, args.duration) {
+        (Some(ops), _) => Limit::Ops(ops),
+        (None, Some(d)) => Limit::Time(*d),
+        (None, None) => Limit::Time(Duration::from_secs(10)),
+    };
+    let store = args.store.open::<BenchValue>().await?;
+    let policy = if args.store == StoreSpec::Memory {
+        RetryPolicy::new(args.max_attempts).no_backoff()
+    } else {
+        RetryPolicy::new(args.max_attempts)
+            .backoff(Duration::from_micros(200), Duration::from_millis(20))
+            .sleep_with(|d| Box::pin(tokio::time::sleep(d)))
+    };
+    let prefix = Arc::new(run_prefix());
+    let pad: Arc<str> = "x".repeat(args.value_size).into();
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let progress = progress_bar(&limit, args.json);
+    let started = Instant::now();
+    let mut handles = Vec::with_capacity(workers);
+    for id in 0..workers {
+        let plan = WorkerPlan {
+            id,
+            workers,
+            keys: args.keys,
+            distribution: args.distribution,
+            read_ratio: args.read_ratio,
+            limit,
+            started,
+            prefix: Arc::clone(&prefix),
+            pad: Arc::clone(&pad),
+            policy: policy.clone(),
+            done: Arc::clone(&done),
+            stop: Arc::clone(&stop),
+        };
+        let store = Arc::clone(&store);
+        handles.push(tokio::spawn(async move { worker::run(&store, plan).await }));
+    }
+    let ticker = progress.clone().map(|bar| {
+        let done = Arc::clone(&done);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                match &limit {
+                    Limit::Ops(_) => bar.set_position(done.load(Ordering::Relaxed)),
+                    Limit::Time(_) => bar.set_position(started.elapsed().as_millis() as u64),
+                }
+            }
+        })
+    });
+    let mut total = Tally::new(args.keys);
+    let mut first_error = None;
+    for handle in handles {
+        let tally = handle.await.expect("a benchmark worker panicked");
+        if first_error.is_none() {
+            first_error = tally.first_error.clone();
+        }
+        total.merge(tally);
+    }
+    let elapsed = started.elapsed();
+    if let Some(t) = ticker {
+        t.abort();
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+
+    let verification = verify(&store, &prefix, &total).await?;
+    let report = Report::new(&args, workers, elapsed, &total, verification, first_error);
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_table());
+    }
+    match verification.lost + verification.phantom {
+        0 => Ok(()),
+        wrong => Err(CliError::LostUpdates(wrong)),
+    }
+}
+
+fn progress_bar(limit: &Limit, json: bool) -> Option<indicatif::ProgressBar> {
+    if json || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let (len, template) = match limit {
+        Limit::Ops(n) => (*n, "{bar:40} {pos}/{len} ops {elapsed}"),
+        Limit::Time(d) => (d.as_millis() as u64, "{bar:40} {elapsed} of the run"),
+    };
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
+
+/// What the end-of-run check found.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Verification {
+    /// Keys checked.
+    pub keys_checked: u64,
+    /// Increments the workers were told succeeded.
+    pub acknowledged: u64,
+    /// Increments found in the store.
+    pub stored: u64,
+    /// Keys whose stored counter differs from what the workers were told.
+    pub keys_wrong: u64,
+    /// Acknowledged increments missing from the store (lost updates).
+    pub lost: u64,
+    /// Increments in the store that no worker was told succeeded or may have succeeded.
+    pub phantom: u64,
+}
+
+/// Reads back every key touched and compares its counter with the acknowledged increments.
+/// Writes that ended `Indeterminate` may or may not be there; they are allowed on top.
+async fn verify<S: VersionedStore<BenchValue> + ?Sized>(
+    store: &S,
+    prefix: &str,
+    total: &Tally,
+) -> Result<Verification, CliError> {
+    let mut v = Verification::default();
+    let mut key_buf = String::with_capacity(prefix.len() + 12);
+    for (index, &acked) in total.per_key.iter().enumerate() {
+        let maybe = total.maybe_per_key.get(&index).copied().unwrap_or(0);
+        if acked == 0 && maybe == 0 {
+            continue;
+        }
+        let key = worker::key_name(&mut key_buf, prefix, index);
+        let stored = store.get(key).await?.map_or(0, |d| d.value.n);
+        v.keys_checked += 1;
+        v.acknowledged += acked;
+        v.stored += stored;
+        if stored < acked {
+            v.keys_wrong += 1;
+            v.lost += acked - stored;
+        } else if stored > acked + maybe {
+            // A write reported as failed was applied after all.
+            v.keys_wrong += 1;
+            v.phantom += stored - acked - maybe;
+        }
+    }
+    Ok(v)
+}

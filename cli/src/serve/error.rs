@@ -1,0 +1,55 @@
+//! Every error the users API answers, as `application/problem+json`.
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use optimist::http::{Problem, Rejection};
+
+/// An error response: a decision of the library (409/412/428/304/...) or a problem about the
+/// request itself (400/404/405/413/415/422).
+#[derive(Debug)]
+pub enum ApiError {
+    /// Decided by `optimist::http`.
+    Rejection(Rejection),
+    /// About the request itself.
+    Problem(Problem),
+}
+
+impl ApiError {
+    /// A problem with `status` and `detail`.
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        ApiError::Problem(Problem::new(status, detail))
+    }
+
+    /// A 422 about one field of the document.
+    pub fn invalid_field(field: &str, detail: impl Into<String>) -> Self {
+        ApiError::Problem(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, detail).with_field(field))
+    }
+
+    /// A 404 for a user that does not exist.
+    pub fn not_found(username: &str) -> Self {
+        ApiError::Rejection(Rejection::NotFound {
+            key: username.to_owned(),
+        })
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> Self {
+        ApiError::Rejection(r)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Rejection(r) => {
+                if let Rejection::Internal { detail } = &r {
+                    tracing::error!(%detail, "store failure");
+                }
+                r.into_response().map(Body::from)
+            }
+            ApiError::Problem(p) => p.into_response().map(Body::from),
+        }
+    }
+}

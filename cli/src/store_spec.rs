@@ -1,0 +1,111 @@
+//! `--store`: which backend to open, from `memory`, `sqlite:PATH`, `postgres://...` or
+//! `redis://...`.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use optimist::{MemoryStore, SharedStore};
+
+/// A backend named on the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreSpec {
+    /// The in-process store (the default).
+    Memory,
+    /// An SQLite database file.
+    Sqlite(String),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+    /// A Redis connection URL.
+    Redis(String),
+}
+
+/// Why `--store` could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreSpecError {
+    /// Not one of the known forms.
+    #[error(
+        "unknown store {0:?}: use memory, sqlite:PATH, postgres://USER@HOST/DB or redis://HOST:PORT"
+    )]
+    Unknown(String),
+    /// A known form whose backend is not built into this binary yet.
+    #[error(
+        "the {0} backend is not available in this build of optimist yet; use --store memory"
+    )]
+    NotBuilt(&'static str),
+}
+
+impl FromStr for StoreSpec {
+    type Err = StoreSpecError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "memory" {
+            Ok(StoreSpec::Memory)
+        } else if let Some(path) = s.strip_prefix("sqlite:").filter(|p| !p.is_empty()) {
+            Ok(StoreSpec::Sqlite(path.to_owned()))
+        } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(StoreSpec::Postgres(s.to_owned()))
+        } else if s.starts_with("redis://") || s.starts_with("rediss://") {
+            Ok(StoreSpec::Redis(s.to_owned()))
+        } else {
+            Err(StoreSpecError::Unknown(s.to_owned()))
+        }
+    }
+}
+
+impl fmt::Display for StoreSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreSpec::Memory => f.write_str("memory"),
+            StoreSpec::Sqlite(path) => write!(f, "sqlite:{path}"),
+            // URLs may carry passwords: show only the scheme.
+            StoreSpec::Postgres(_) => f.write_str("postgres"),
+            StoreSpec::Redis(_) => f.write_str("redis"),
+        }
+    }
+}
+
+impl StoreSpec {
+    /// Opens the backend for values of type `V`.
+    pub async fn open<V>(&self) -> Result<SharedStore<V>, StoreSpecError>
+    where
+        V: Clone + Send + Sync + 'static,
+    {
+        match self {
+            StoreSpec::Memory => Ok(Arc::new(MemoryStore::new())),
+            StoreSpec::Sqlite(_) => Err(StoreSpecError::NotBuilt("SQLite")),
+            StoreSpec::Postgres(_) => Err(StoreSpecError::NotBuilt("PostgreSQL")),
+            StoreSpec::Redis(_) => Err(StoreSpecError::NotBuilt("Redis")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_form() {
+        assert_eq!("memory".parse::<StoreSpec>().unwrap(), StoreSpec::Memory);
+        assert_eq!(
+            "sqlite:/tmp/x.db".parse::<StoreSpec>().unwrap(),
+            StoreSpec::Sqlite("/tmp/x.db".into())
+        );
+        assert!(matches!(
+            "postgres://u@h/db".parse::<StoreSpec>().unwrap(),
+            StoreSpec::Postgres(_)
+        ));
+        assert!(matches!(
+            "redis://127.0.0.1:6379".parse::<StoreSpec>().unwrap(),
+            StoreSpec::Redis(_)
+        ));
+        assert!("sqlite:".parse::<StoreSpec>().is_err());
+        assert!("mysql://x".parse::<StoreSpec>().is_err());
+    }
+
+    #[test]
+    fn display_hides_credentials() {
+        let spec: StoreSpec = "postgres://u:secret@h/db".parse().unwrap();
+        assert!(!spec.to_string().contains("secret"));
+    }
+}
