@@ -9,6 +9,8 @@ mod store;
 mod version;
 
 pub mod http;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use error::{BoxError, Conflict, ConflictKind, StoreError};
 pub use expect::Expect;
