@@ -9,6 +9,12 @@ mod store;
 mod version;
 
 pub mod http;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

@@ -1,0 +1,28 @@
+//! Helpers shared by the backend tests.
+#![allow(dead_code)]
+
+/// The URL of a backend server from the environment variable `var`.
+///
+/// Unset: the test prints loudly that it skipped and returns `None`. Set: the test must use
+/// it, and fails if the server is unreachable (CI sets these; see `.ci/run`).
+pub fn env_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!(
+                "SKIPPED: {var} is not set, so this backend test did not run. \
+                 Set it (as .ci/run does) to run it against a real server."
+            );
+            None
+        }
+    }
+}
+
+/// A name unique to this run and call, usable as a table name or key prefix:
+/// `{base}_{pid}_{nanos}`, lower-case ASCII letters, digits and underscores only.
+pub fn unique_name(base: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{base}_{}_{nanos}", std::process::id())
+}
