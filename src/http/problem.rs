@@ -10,9 +10,10 @@ use crate::{Conflict, ConflictKind, Expect, Version};
 /// The media type of problem details.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// Where the `type` URIs of this crate's problems point: the documentation of
-/// [`Rejection`](super::Rejection), one anchor per kind.
-pub const PROBLEM_TYPE_BASE: &str = "https://docs.rs/optimist/latest/optimist/http/enum.Rejection.html#";
+/// Where the `type` URIs of this crate's problems point: this crate's documentation, at the
+/// variant of [`Rejection`](super::Rejection) (or of [`ConflictKind`] for 409s) that
+/// explains the problem, e.g. `https://docs.rs/optimist/latest/optimist/enum.ConflictKind.html#variant.Stale`.
+pub const PROBLEM_TYPE_BASE: &str = "https://docs.rs/optimist/latest/optimist/";
 
 /// An `application/problem+json` body (RFC 9457) with this crate's extension members.
 ///
@@ -110,9 +111,9 @@ impl Problem {
         }
     }
 
-    /// One of this crate's own problem types (see [`PROBLEM_TYPE_BASE`]).
-    pub(crate) fn typed(status: StatusCode, slug: &str, detail: impl Into<String>) -> Self {
-        Self::new(status, detail).with_type(format!("{PROBLEM_TYPE_BASE}{slug}"))
+    /// One of this crate's own problem types: `doc_path` is relative to [`PROBLEM_TYPE_BASE`].
+    pub(crate) fn typed(status: StatusCode, doc_path: &str, detail: impl Into<String>) -> Self {
+        Self::new(status, detail).with_type(format!("{PROBLEM_TYPE_BASE}{doc_path}"))
     }
 
     /// Sets the `type` URI.

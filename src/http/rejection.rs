@@ -226,11 +226,11 @@ impl Rejection {
         let status = self.status();
         let p = match self {
             Rejection::NotModified { .. } => return None,
-            Rejection::InvalidPrecondition(e) => Problem::typed(status, "invalid-precondition", e.to_string())
+            Rejection::InvalidPrecondition(e) => Problem::typed(status, "http/enum.Rejection.html#variant.InvalidPrecondition", e.to_string())
                 .with_header(e.header),
             Rejection::PreconditionRequired { method } => Problem::typed(
                 status,
-                "precondition-required",
+                "http/enum.Rejection.html#variant.PreconditionRequired",
                 format!(
                     "{method} requires a precondition: read the resource, then resend with \
                      If-Match set to its ETag (or If-None-Match: * to create it only if absent)"
@@ -253,15 +253,15 @@ impl Rejection {
                 let what = match (header, kind) {
                     (Some(h), _) => format!("{h} precondition failed"),
                     (None, ConflictKind::AlreadyExists) => {
-                        "the resource was created before the create-only write".to_owned()
+                        "the create-only write found the resource existing".to_owned()
                     }
-                    (None, _) => "the resource changed before the conditional write".to_owned(),
+                    (None, _) => "the conditional write did not match the current state".to_owned(),
                 };
                 let detail = match current {
                     Some(v) => format!("{what} for {key:?}; its current ETag is {v}"),
                     None => format!("{what} for {key:?}; it does not exist"),
                 };
-                let mut p = Problem::typed(status, "precondition-failed", detail).with_key(key);
+                let mut p = Problem::typed(status, "http/enum.Rejection.html#variant.PreconditionFailed", detail).with_key(key);
                 p.conflict = Some(kind);
                 p.expected = expected.clone();
                 p.current_etag = current.map(Version::etag);
@@ -277,7 +277,7 @@ impl Rejection {
                     }
                     _ => conflict.to_string(),
                 };
-                let mut p = Problem::typed(status, conflict_slug(conflict.kind()), detail)
+                let mut p = Problem::typed(status, conflict_type_path(conflict.kind()), detail)
                     .with_key(conflict.key());
                 p.field = field.clone();
                 p.conflict = Some(conflict.kind());
@@ -286,14 +286,14 @@ impl Rejection {
                 p
             }
             Rejection::InvalidKey { reason } => {
-                Problem::typed(status, "invalid-key", format!("invalid key: {reason}"))
+                Problem::typed(status, "http/enum.Rejection.html#variant.InvalidKey", format!("invalid key: {reason}"))
             }
             Rejection::NotFound { key } => {
-                Problem::typed(status, "not-found", format!("{key:?} does not exist")).with_key(key)
+                Problem::typed(status, "http/enum.Rejection.html#variant.NotFound", format!("{key:?} does not exist")).with_key(key)
             }
             Rejection::Indeterminate { key } => Problem::typed(
                 status,
-                "indeterminate",
+                "http/enum.Rejection.html#variant.Indeterminate",
                 format!(
                     "the write to {key:?} may or may not have been applied: read it again before retrying"
                 ),
@@ -301,11 +301,11 @@ impl Rejection {
             .with_key(key),
             Rejection::Unavailable { .. } => Problem::typed(
                 status,
-                "unavailable",
+                "http/enum.Rejection.html#variant.Unavailable",
                 "the store is unavailable; retry later",
             ),
             Rejection::Internal { .. } => {
-                Problem::typed(status, "internal", "the store failed; see the server's logs")
+                Problem::typed(status, "http/enum.Rejection.html#variant.Internal", "the store failed; see the server's logs")
             }
         };
         Some(p)
@@ -348,11 +348,11 @@ impl Rejection {
     }
 }
 
-fn conflict_slug(kind: ConflictKind) -> &'static str {
+fn conflict_type_path(kind: ConflictKind) -> &'static str {
     match kind {
-        ConflictKind::Stale => "stale-version",
-        ConflictKind::AlreadyExists => "already-exists",
-        ConflictKind::Missing => "missing",
+        ConflictKind::Stale => "enum.ConflictKind.html#variant.Stale",
+        ConflictKind::AlreadyExists => "enum.ConflictKind.html#variant.AlreadyExists",
+        ConflictKind::Missing => "enum.ConflictKind.html#variant.Missing",
     }
 }
 

@@ -1,9 +1,10 @@
 //! The users API: JSON documents keyed by `username`, every write guarded by the store's CAS.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::response::{IntoResponse, Response};
 use http::header::{ETAG, LOCATION};
+use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use optimist::http::{Origin, PreconditionPolicy, Preconditions, Rejection, set_validators};
 use optimist::{Conflict, Expect, StoreError, Version, VersionedStore};
@@ -16,6 +17,21 @@ use super::merge_patch;
 
 /// The body member that may carry the ETag a write expects, instead of `If-Match`.
 const VERSION_MEMBER: &str = "_version";
+
+/// The `{username}` path segment. axum's own rejection (e.g. a segment that is not UTF-8
+/// once percent-decoded) is plain text; this answers it as problem+json like every error.
+pub struct UserPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(username)) => Ok(UserPath(username)),
+            Err(rejection) => Err(ApiError::new(rejection.status(), rejection.body_text())),
+        }
+    }
+}
 
 /// Whether `name` matches `^[A-Za-z0-9_.-]{1,64}$`.
 fn is_valid_username(name: &str) -> bool {
@@ -116,7 +132,7 @@ pub async fn create(
 /// `GET` / `HEAD /api/users/{username}`: 200 with validators, or 304 / 412 / 404.
 pub async fn read(
     State(state): State<AppState>,
-    Path(username): Path<String>,
+    UserPath(username): UserPath,
     method: Method,
     pre: Preconditions,
 ) -> Result<Response, ApiError> {
@@ -159,7 +175,7 @@ fn write_origin(
 /// (`If-None-Match: *`).
 pub async fn replace(
     State(state): State<AppState>,
-    Path(username): Path<String>,
+    UserPath(username): UserPath,
     pre: Preconditions,
     headers: HeaderMap,
     body: Body,
@@ -197,7 +213,7 @@ pub async fn replace(
 /// against what was read, apply, and write pinned to the version read.
 pub async fn patch(
     State(state): State<AppState>,
-    Path(username): Path<String>,
+    UserPath(username): UserPath,
     pre: Preconditions,
     headers: HeaderMap,
     body: Body,
@@ -211,7 +227,11 @@ pub async fn patch(
         .as_object_mut()
         .and_then(|p| p.remove(VERSION_MEMBER));
     let origin = write_origin(&pre, body_version.as_ref(), &method)?;
-    let body_expect = body_version.as_ref().map(body_expect).transpose()?;
+    // A conditional header takes precedence: `_version` is then ignored, as on PUT.
+    let body_expect = match (origin, &body_version) {
+        (Origin::Body, Some(v)) => Some(body_expect(v)?),
+        _ => None,
+    };
     let current = state
         .store
         .get(&username)
@@ -219,7 +239,7 @@ pub async fn patch(
         .map_err(|e| store_error(e, &method, origin))?
         .ok_or_else(|| ApiError::not_found(&username))?;
     let pinned = match body_expect {
-        Some(expect) if origin == Origin::Body => {
+        Some(expect) => {
             if !expect.admits(Some(current.version)) {
                 let conflict = Conflict::new(&*username, expect, Some(current.version));
                 return Err(Rejection::Conflict {
@@ -249,7 +269,7 @@ pub async fn patch(
 /// `DELETE /api/users/{username}`: needs `If-Match`; 204, 404, 412 or 428.
 pub async fn remove(
     State(state): State<AppState>,
-    Path(username): Path<String>,
+    UserPath(username): UserPath,
     pre: Preconditions,
 ) -> Result<StatusCode, ApiError> {
     let method = Method::DELETE;
