@@ -1,1 +1,0 @@
-//! The sqlite backend (being written).

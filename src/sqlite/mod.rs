@@ -1,0 +1,374 @@
+//! The SQLite backend (feature `sqlite`): a durable, embedded [`VersionedStore`].
+//!
+//! [`SqliteStore::open`] opens (or creates) a database file in WAL mode with
+//! `synchronous=NORMAL` and a busy timeout, and creates its schema:
+//!
+//! ```sql
+//! CREATE TABLE IF NOT EXISTS <table> (key TEXT PRIMARY KEY NOT NULL, version INTEGER NOT NULL,
+//!     modified_ms INTEGER NOT NULL, data BLOB NOT NULL) WITHOUT ROWID;
+//! CREATE TABLE IF NOT EXISTS <table>_counter (id INTEGER PRIMARY KEY CHECK (id = 1),
+//!     next INTEGER NOT NULL);
+//! ```
+//!
+//! **Compare-and-swap.** Every write is one `BEGIN IMMEDIATE` transaction: it takes the
+//! database's write lock first, then reads the key's current version, checks the
+//! [`Expect`], takes the next version from the counter (`UPDATE <table>_counter SET next =
+//! next + 1 WHERE id = 1 RETURNING next`), upserts or deletes the row and commits. Nothing
+//! can write in between, also from other processes on the same file, and a refused write
+//! rolls back having changed nothing. (A plain `BEGIN` would read under a shared lock and
+//! fail with `SQLITE_BUSY` when it then tried to write.)
+//!
+//! **Versions** come from the one-row counter table, in the same transaction as the write,
+//! and it is never reset: no version is reused for any key, also after delete and
+//! re-create, after closing and reopening the file, and between several stores or
+//! processes sharing it. (With the default `synchronous=NORMAL` the last commits before a
+//! power loss can be lost with their versions; see [`SqliteOptions::full_sync`].)
+//!
+//! **Values** are stored as `serde_json` bytes; a value that does not encode or decode is
+//! [`StoreError::Codec`]. **Keys** are bound as parameters, never put into SQL, and any
+//! string round-trips, including one holding NUL. Only the table name is put into SQL text,
+//! and only if it matches `^[A-Za-z_][A-Za-z0-9_]{0,62}$` (and does not start with
+//! `sqlite_`, which SQLite reserves).
+//!
+//! **Threads.** SQLite calls block, so every operation runs on tokio's blocking pool
+//! (`spawn_blocking`); the store needs a tokio runtime (any flavour) and its futures are
+//! `Send`. Each store has one writer connection behind a mutex (SQLite admits one writer at
+//! a time anyway) and a pool of reader connections; in WAL mode readers see the last
+//! committed state without waiting for the writer.
+//!
+//! **Errors.** A lock that stays taken longer than the busy timeout (by another store or
+//! process on the same file, or by this store's own writes queued before) is
+//! [`StoreError::Unavailable`], and nothing was written. A `COMMIT` that fails in a way that
+//! leaves the outcome open is [`StoreError::Indeterminate`]. I/O errors, corruption, a full
+//! disk or a table of another shape are [`StoreError::Backend`]. The source of each is a
+//! [`SqliteError`].
+
+mod conn;
+mod error;
+mod ops;
+mod schema;
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use error::SqliteError;
+
+use crate::{Expect, Meta, StoreError, Version, Versioned, VersionedStore};
+use conn::Connections;
+
+/// How [`SqliteStore::open`] sets up the store: the table name, the busy timeout, and the
+/// number of reader connections.
+///
+/// ```
+/// use std::time::Duration;
+/// use optimist::sqlite::SqliteOptions;
+///
+/// let options = SqliteOptions::default()
+///     .table("documents")
+///     .busy_timeout(Duration::from_secs(2))
+///     .max_readers(8);
+/// # let _ = options;
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SqliteOptions {
+    table: String,
+    busy_timeout: Duration,
+    max_readers: usize,
+    full_sync: bool,
+}
+
+impl Default for SqliteOptions {
+    /// Table `optimist`, busy timeout 5 s, 4 reader connections, `synchronous=NORMAL`.
+    fn default() -> Self {
+        Self {
+            table: "optimist".to_owned(),
+            busy_timeout: Duration::from_secs(5),
+            max_readers: 4,
+            full_sync: false,
+        }
+    }
+}
+
+impl SqliteOptions {
+    /// The table holding the keys (its counter table is `<name>_counter`). It must match
+    /// `^[A-Za-z_][A-Za-z0-9_]{0,62}$` and not start with `sqlite_`; otherwise
+    /// [`SqliteStore::open`] fails with [`SqliteError::InvalidTableName`]. Default:
+    /// `optimist`.
+    ///
+    /// ```
+    /// let options = optimist::sqlite::SqliteOptions::default().table("sessions");
+    /// # let _ = options;
+    /// ```
+    pub fn table(mut self, name: impl Into<String>) -> Self {
+        self.table = name.into();
+        self
+    }
+
+    /// How long an operation waits for a lock or a free connection before it gives up with
+    /// [`StoreError::Unavailable`] (nothing written). For a write it bounds the wait for this
+    /// store's writer connection and for the database's write lock together. Default: 5 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = optimist::sqlite::SqliteOptions::default().busy_timeout(Duration::from_millis(500));
+    /// # let _ = options;
+    /// ```
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// The most reader connections the store keeps open (at least 1), opened as needed.
+    /// Default: 4.
+    ///
+    /// ```
+    /// let options = optimist::sqlite::SqliteOptions::default().max_readers(2);
+    /// # let _ = options;
+    /// ```
+    pub fn max_readers(mut self, n: usize) -> Self {
+        self.max_readers = n.max(1);
+        self
+    }
+
+    /// Whether every commit is synced to disk (`synchronous=FULL`) rather than only at
+    /// checkpoints (`synchronous=NORMAL`, the default).
+    ///
+    /// With `NORMAL` in WAL mode a committed write survives a crash of the process, but the
+    /// last commits before a power loss or operating-system crash may be lost, together
+    /// with their counter increments, so a version a client already saw could be handed out
+    /// again for other content. `FULL` closes that gap at the cost of an `fsync` per write.
+    /// Default: `false`.
+    ///
+    /// ```
+    /// let options = optimist::sqlite::SqliteOptions::default().full_sync(true);
+    /// # let _ = options;
+    /// ```
+    pub fn full_sync(mut self, on: bool) -> Self {
+        self.full_sync = on;
+        self
+    }
+}
+
+/// A [`VersionedStore`] in an SQLite database file: durable, embedded, safe to share
+/// between tasks and between processes using the same file. See the [module
+/// documentation](self) for how it works.
+///
+/// Cloning is cheap (an `Arc`); clones share the connections. The connections close when
+/// the last clone is dropped and no operation is running.
+///
+/// ```
+/// use optimist::{ConflictKind, Expect, VersionedStore};
+/// use optimist::sqlite::{SqliteOptions, SqliteStore};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), optimist::StoreError> {
+/// let path = std::env::temp_dir().join(format!("optimist-doc-store-{}.db", std::process::id()));
+/// let store = SqliteStore::open(&path, SqliteOptions::default()).await?;
+///
+/// let v1 = store.put("user:1", "ann".to_string(), Expect::Absent).await?;
+/// let read: optimist::Versioned<String> = store.get("user:1").await?.expect("just written");
+/// assert_eq!((read.value.as_str(), read.version), ("ann", v1));
+///
+/// let v2 = store.put("user:1", "anne".to_string(), Expect::Version(v1)).await?;
+/// let err = store.put("user:1", "x".to_string(), Expect::Version(v1)).await.unwrap_err();
+/// assert_eq!(err.as_conflict().unwrap().kind(), ConflictKind::Stale);
+/// assert_eq!(VersionedStore::<String>::delete(&store, "user:1", Expect::Version(v2)).await?, Some(v2));
+/// # drop(store);
+/// # for suffix in ["", "-wal", "-shm"] {
+/// #     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+/// # }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    table: String,
+    conns: Connections,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.conns.settings.path)
+            .field("table", &self.inner.table)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens the database file at `path`, creating it and the schema if missing.
+    ///
+    /// Fails with [`StoreError::Backend`] when the table name is invalid
+    /// ([`SqliteError::InvalidTableName`]), the path is empty or `:memory:`, its directory
+    /// does not exist ([`SqliteError::MissingDirectory`]), the file is not a database, or
+    /// the existing table has another shape; with [`StoreError::Unavailable`] when another
+    /// connection keeps the database locked for longer than the busy timeout.
+    ///
+    /// ```
+    /// use optimist::sqlite::{SqliteOptions, SqliteStore};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let err = SqliteStore::open("/no/such/dir/x.db", SqliteOptions::default()).await.unwrap_err();
+    /// assert!(err.to_string().contains("does not exist"), "{err}");
+    /// let err = SqliteStore::open("x.db", SqliteOptions::default().table("bad name")).await.unwrap_err();
+    /// assert!(err.to_string().contains("invalid table name"), "{err}");
+    /// # }
+    /// ```
+    pub async fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_owned();
+        let SqliteOptions {
+            table,
+            busy_timeout,
+            max_readers,
+            full_sync,
+        } = options;
+        schema::validate_table(&table)?;
+        check_path(&path)?;
+        let handle = runtime()?;
+        let sql = schema::Sql::new(&table);
+        let conns = handle
+            .spawn_blocking(move || {
+                let settings = conn::Settings {
+                    path,
+                    busy_timeout,
+                    full_sync,
+                    max_readers: max_readers.max(1),
+                };
+                Connections::open(settings, sql)
+            })
+            .await
+            .map_err(SqliteError::Task)??;
+        Ok(Self {
+            inner: Arc::new(Inner { table, conns }),
+        })
+    }
+
+    /// The database file's path, as given to [`SqliteStore::open`].
+    pub fn path(&self) -> &Path {
+        &self.inner.conns.settings.path
+    }
+
+    /// The table holding the keys.
+    pub fn table(&self) -> &str {
+        &self.inner.table
+    }
+
+    /// Runs `f` on a reader connection, on the blocking pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection, &Connections) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        runtime()?
+            .spawn_blocking(move || inner.conns.read(f))
+            .await
+            .map_err(|e| SqliteError::Task(e).into())
+            .and_then(|r| r)
+    }
+
+    /// Runs `f` in a write transaction on the writer connection, on the blocking pool.
+    ///
+    /// If the blocking task does not finish (it panicked, or the runtime shut down before
+    /// it ran), whether it wrote is unknown: `Indeterminate`.
+    async fn write<T: Send + 'static>(
+        &self,
+        key: &str,
+        f: impl FnOnce(&rusqlite::Connection, &Connections, &str) -> Result<T, StoreError>
+        + Send
+        + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        let owned = key.to_owned();
+        runtime()?
+            .spawn_blocking(move || inner.conns.write(&owned, |conn, c| f(conn, c, &owned)))
+            .await
+            .map_err(|e| StoreError::Indeterminate {
+                key: key.to_owned(),
+                source: SqliteError::Task(e).into(),
+            })
+            .and_then(|r| r)
+    }
+}
+
+/// The current tokio runtime, which runs the blocking SQLite calls.
+fn runtime() -> Result<tokio::runtime::Handle, SqliteError> {
+    tokio::runtime::Handle::try_current().map_err(|_| SqliteError::NoRuntime)
+}
+
+fn check_path(path: &Path) -> Result<(), SqliteError> {
+    let invalid = |reason| SqliteError::InvalidPath {
+        path: path.to_owned(),
+        reason,
+    };
+    if path.as_os_str().is_empty() {
+        return Err(invalid("empty (SQLite would use a temporary database)"));
+    }
+    if path.as_os_str() == ":memory:" {
+        return Err(invalid(
+            "in-memory databases are not shared between connections; use MemoryStore",
+        ));
+    }
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
+            Err(SqliteError::MissingDirectory {
+                path: path.to_owned(),
+                dir: dir.to_owned(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn codec(key: &str, e: serde_json::Error) -> StoreError {
+    StoreError::Codec {
+        key: key.to_owned(),
+        source: e.into(),
+    }
+}
+
+impl<V> VersionedStore<V> for SqliteStore
+where
+    V: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    async fn get(&self, key: &str) -> Result<Option<Versioned<V>>, StoreError> {
+        let owned = key.to_owned();
+        let Some((meta, data)) = self.read(move |conn, c| ops::get(conn, c, &owned)).await? else {
+            return Ok(None);
+        };
+        let value = serde_json::from_slice(&data).map_err(|e| codec(key, e))?;
+        Ok(Some(Versioned {
+            value,
+            version: meta.version,
+            last_modified: meta.last_modified,
+        }))
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<Meta>, StoreError> {
+        let owned = key.to_owned();
+        self.read(move |conn, c| ops::head(conn, c, &owned)).await
+    }
+
+    async fn put(&self, key: &str, value: V, expect: Expect) -> Result<Version, StoreError> {
+        let data = serde_json::to_vec(&value).map_err(|e| codec(key, e))?;
+        drop(value);
+        self.write(key, move |conn, c, key| {
+            ops::put(conn, c, key, &data, expect)
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &str, expect: Expect) -> Result<Option<Version>, StoreError> {
+        self.write(key, move |conn, c, key| ops::delete(conn, c, key, expect))
+            .await
+    }
+}

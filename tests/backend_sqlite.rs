@@ -1,0 +1,539 @@
+//! The SQLite backend: the conformance kit, races within one store and between two stores
+//! on the same file, durability and no ABA across reopening, keys, names, paths, lock
+//! timeouts and codec errors. Needs no server: every test uses its own temporary file,
+//! removed at the end (also when the test fails).
+#![cfg(all(feature = "sqlite", feature = "testkit"))]
+
+mod common;
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use optimist::sqlite::{SqliteError, SqliteOptions, SqliteStore};
+use optimist::testkit::{run_all, unique_prefix};
+use optimist::{
+    ConflictKind, Expect, RetryPolicy, SharedStore, StoreError, Version, Versioned, VersionedStore,
+    update_with,
+};
+
+/// A database path under the temp directory, unique to the test; the file and its WAL
+/// companions are removed on drop.
+struct TempDb {
+    path: PathBuf,
+}
+
+impl TempDb {
+    fn new(tag: &str) -> Self {
+        let name = common::unique_name(&format!("optimist_sqlite_{tag}"));
+        Self {
+            path: std::env::temp_dir().join(format!("{name}.db")),
+        }
+    }
+
+    async fn open(&self) -> SqliteStore {
+        self.open_with(SqliteOptions::default()).await
+    }
+
+    async fn open_with(&self, options: SqliteOptions) -> SqliteStore {
+        SqliteStore::open(&self.path, options)
+            .await
+            .unwrap_or_else(|e| panic!("open {:?}: {e}", self.path))
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = self.path.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// The `SqliteError` behind a store error.
+fn sqlite_source(err: &StoreError) -> &SqliteError {
+    let source = match err {
+        StoreError::Backend { source }
+        | StoreError::Unavailable { source }
+        | StoreError::Indeterminate { source, .. } => source,
+        other => panic!("expected an error with a SqliteError source, got {other:?}"),
+    };
+    source
+        .downcast_ref::<SqliteError>()
+        .unwrap_or_else(|| panic!("source is not a SqliteError: {source:?}"))
+}
+
+#[test]
+fn store_is_shareable() {
+    fn assert_shareable<T: Send + Sync + Clone + 'static>() {}
+    assert_shareable::<SqliteStore>();
+    fn assert_send<F: Send>(_: &F) {}
+    let store: Option<SqliteStore> = None;
+    if let Some(store) = &store {
+        assert_send(&VersionedStore::<u64>::get(store, "k"));
+        assert_send(&store.put("k", 1u64, Expect::Any));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn passes_the_kit_for_u64() {
+    let db = TempDb::new("kit_u64");
+    let store = Arc::new(db.open().await);
+    run_all::<u64, _>(&store, &unique_prefix("sqlite")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn passes_the_kit_for_json_also_as_a_shared_dyn_store() {
+    let db = TempDb::new("kit_json");
+    let store = Arc::new(
+        db.open_with(SqliteOptions::default().table("json_docs"))
+            .await,
+    );
+    run_all::<serde_json::Value, _>(&store, "static/").await;
+    let shared: SharedStore<serde_json::Value> = store;
+    run_all::<serde_json::Value, _>(&Arc::new(shared), "dyn/").await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn passes_the_kit_on_a_current_thread_runtime() {
+    let db = TempDb::new("kit_current");
+    let store = Arc::new(db.open_with(SqliteOptions::default().max_readers(1)).await);
+    run_all::<String, _>(&store, "s/").await;
+}
+
+/// `tasks` tokio tasks, spread over `stores`, each do `per_task` read-modify-CAS increments
+/// of one counter; the counter ends at `tasks * per_task` and the acknowledged writes, by
+/// version, are exactly 1, 2, ..., n (no lost update, no version reused).
+async fn race(stores: &[SqliteStore], key: &str, tasks: usize, per_task: u64) {
+    let policy =
+        RetryPolicy::new(10_000).backoff(Duration::from_micros(50), Duration::from_millis(5));
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| {
+            let store = stores[t % stores.len()].clone();
+            let (key, policy) = (key.to_owned(), policy.clone());
+            tokio::spawn(async move {
+                let mut writes = Vec::new();
+                for i in 0..per_task {
+                    let mut written = 0;
+                    let updated =
+                        update_with(&store, &key, &policy, |cur: Option<&Versioned<u64>>| {
+                            written = cur.map_or(0, |c| c.value) + 1;
+                            Ok::<_, Infallible>(written)
+                        })
+                        .await
+                        .unwrap_or_else(|e| panic!("task {t}: increment {i}: {e}"));
+                    writes.push((updated.version, written));
+                }
+                writes
+            })
+        })
+        .collect();
+    let mut chain = Vec::new();
+    for handle in handles {
+        chain.extend(handle.await.expect("task panicked"));
+    }
+    chain.sort();
+    let total = tasks as u64 * per_task;
+    let values: Vec<u64> = chain.iter().map(|&(_, v)| v).collect();
+    assert_eq!(
+        values,
+        (1..=total).collect::<Vec<_>>(),
+        "writes by version form the chain 1..=n"
+    );
+    assert!(
+        chain.windows(2).all(|w| w[0].0 < w[1].0),
+        "versions are unique"
+    );
+    for store in stores {
+        let stored: Versioned<u64> = store.get(key).await.unwrap().expect("counter exists");
+        assert_eq!(stored.value, total);
+        assert_eq!(Some(stored.version), chain.last().map(|c| c.0));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_stores_open_a_new_file_at_once() {
+    let db = TempDb::new("open_at_once");
+    let opens = (0..6).map(|_| {
+        let path = db.path.clone();
+        tokio::spawn(async move { SqliteStore::open(path, SqliteOptions::default()).await })
+    });
+    let mut stores = Vec::new();
+    for open in opens.collect::<Vec<_>>() {
+        stores.push(open.await.unwrap().expect("every concurrent open succeeds"));
+    }
+    let mut versions = Vec::new();
+    for (i, store) in stores.iter().enumerate() {
+        versions.push(
+            store
+                .put(&format!("k{i}"), i as u64, Expect::Absent)
+                .await
+                .unwrap(),
+        );
+    }
+    versions.dedup();
+    assert_eq!(
+        versions.len(),
+        stores.len(),
+        "one counter for all: versions unique"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_tasks_race_to_exactly_200() {
+    let db = TempDb::new("race");
+    let store = db.open().await;
+    race(&[store], "counter", 8, 25).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_on_the_same_file_race_to_exactly_200() {
+    let db = TempDb::new("race_two");
+    // The two stores meet at the file's write lock: BEGIN IMMEDIATE waits for it up to
+    // the busy timeout, so no write is refused for busy and none is lost.
+    // Opened at the same time on a new file: switching it to WAL and creating the schema
+    // happen once, under the lock, whichever store comes first.
+    let (a, b) = tokio::join!(db.open(), db.open());
+    race(&[a.clone(), b.clone()], "shared counter", 8, 25).await;
+    // Each sees the other's writes at once, and versions stay unique across both.
+    let va = a.put("x", 1u64, Expect::Absent).await.unwrap();
+    let err = b.put("x", 2u64, Expect::Absent).await.unwrap_err();
+    assert_eq!(err.as_conflict().unwrap().current(), Some(va));
+    let vb = b.put("x", 2u64, Expect::Version(va)).await.unwrap();
+    assert!(vb > va);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reopening_keeps_data_and_never_reuses_versions() {
+    let db = TempDb::new("reopen");
+    let (kept, highest) = {
+        let store = db.open().await;
+        let v1 = store.put("kept", 1u64, Expect::Absent).await.unwrap();
+        let v2 = store.put("kept", 2u64, Expect::Version(v1)).await.unwrap();
+        let vd = store.put("deleted", 9u64, Expect::Absent).await.unwrap();
+        assert_eq!(
+            VersionedStore::<u64>::delete(&store, "deleted", Expect::Version(vd))
+                .await
+                .unwrap(),
+            Some(vd)
+        );
+        // The highest version handed out belongs to a key that no longer exists, so only
+        // the counter table remembers it.
+        assert!(vd > v2);
+        (v2, vd)
+    }; // the store is dropped: its connections close and the WAL is checkpointed
+
+    assert!(db.path.exists(), "the database file stays");
+    let mode: String = rusqlite::Connection::open(&db.path)
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal", "the file stays in WAL mode");
+    let store = db.open().await;
+    let read: Versioned<u64> = store.get("kept").await.unwrap().expect("kept survives");
+    assert_eq!((read.value, read.version), (2, kept));
+    assert!(
+        VersionedStore::<u64>::get(&store, "deleted")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let recreated = store.put("deleted", 1u64, Expect::Absent).await.unwrap();
+    assert!(
+        recreated > highest,
+        "{recreated} > {highest}: no version reused after reopening"
+    );
+    let stale = Expect::Version(highest);
+    let err = store.put("deleted", 5u64, stale.clone()).await.unwrap_err();
+    let c = err
+        .as_conflict()
+        .expect("an old incarnation's version conflicts");
+    assert_eq!(
+        (c.kind(), c.current()),
+        (ConflictKind::Stale, Some(recreated))
+    );
+    let updated = store
+        .put("kept", 3u64, Expect::Version(kept))
+        .await
+        .unwrap();
+    assert!(updated > recreated);
+
+    // And once more, with two stores open at the same time (one syncing every commit).
+    let other = db.open_with(SqliteOptions::default().full_sync(true)).await;
+    let v = other
+        .put("kept", 4u64, Expect::Version(updated))
+        .await
+        .unwrap();
+    assert!(v > updated);
+    assert_eq!(
+        VersionedStore::<u64>::head(&store, "kept")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        v
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn invalid_table_names_are_rejected_before_touching_the_file() {
+    let db = TempDb::new("names");
+    let long = "t".repeat(64);
+    for bad in [
+        "",
+        "1table",
+        "a-b",
+        "a b",
+        "t; DROP TABLE x",
+        "t\"",
+        "é",
+        "sqlite_master",
+        &long,
+    ] {
+        let err = SqliteStore::open(&db.path, SqliteOptions::default().table(bad))
+            .await
+            .expect_err(bad);
+        assert!(
+            matches!(err, StoreError::Backend { .. }),
+            "{bad:?}: {err:?}"
+        );
+        assert!(
+            matches!(sqlite_source(&err), SqliteError::InvalidTableName { name } if name == bad),
+            "{bad:?}: {err:?}"
+        );
+        assert!(err.to_string().contains("invalid table name"), "{err}");
+    }
+    assert!(!db.path.exists(), "no file created for an invalid name");
+    let store = db
+        .open_with(SqliteOptions::default().table(&*"T_9".repeat(21)))
+        .await;
+    assert_eq!(store.table().len(), 63);
+    store.put("k", 1u64, Expect::Absent).await.unwrap();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_missing_directory_is_a_clear_error() {
+    let dir = std::env::temp_dir().join(common::unique_name("optimist_sqlite_nodir"));
+    let path = dir.join("sub").join("store.db");
+    let started = Instant::now();
+    let err = SqliteStore::open(&path, SqliteOptions::default())
+        .await
+        .expect_err("the directory does not exist");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
+    assert!(matches!(
+        sqlite_source(&err),
+        SqliteError::MissingDirectory { .. }
+    ));
+    let message = err.to_string();
+    assert!(
+        message.contains("does not exist") && message.contains("store.db"),
+        "{message}"
+    );
+    assert!(!dir.exists());
+
+    for bad in ["", ":memory:"] {
+        let err = SqliteStore::open(bad, SqliteOptions::default())
+            .await
+            .expect_err(bad);
+        assert!(
+            matches!(sqlite_source(&err), SqliteError::InvalidPath { .. }),
+            "{err:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_file_that_is_not_a_database_or_a_foreign_table_is_a_backend_error() {
+    let db = TempDb::new("garbage");
+    std::fs::write(&db.path, vec![b'x'; 8192]).unwrap();
+    let err = SqliteStore::open(&db.path, SqliteOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
+    assert!(
+        matches!(sqlite_source(&err), SqliteError::Open { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("not a database"), "{err}");
+
+    let db = TempDb::new("foreign");
+    rusqlite::Connection::open(&db.path)
+        .unwrap()
+        .execute_batch("CREATE TABLE optimist (x INTEGER)")
+        .unwrap();
+    let err = SqliteStore::open(&db.path, SqliteOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weird_keys_including_nul_round_trip() {
+    let db = TempDb::new("keys");
+    let store = db.open().await;
+    let keys = [
+        "",
+        "\0",
+        "nul",
+        "nul\0",
+        "nul\0inside",
+        "nul\0inside\0",
+        "'; DROP TABLE optimist; --",
+        "\u{10FFFF}\u{FEFF}",
+        "%",
+        "_",
+    ];
+    let mut versions = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        versions.push(
+            store
+                .put(key, i as u64, Expect::Absent)
+                .await
+                .unwrap_or_else(|e| panic!("{key:?}: {e}")),
+        );
+    }
+    for (i, key) in keys.iter().enumerate() {
+        let read: Versioned<u64> = store
+            .get(key)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{key:?} missing"));
+        assert_eq!(
+            (read.value, read.version),
+            (i as u64, versions[i]),
+            "{key:?}"
+        );
+        let head = VersionedStore::<u64>::head(&store, key)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.version, versions[i]);
+        versions[i] = store
+            .put(key, i as u64 + 100, Expect::Version(versions[i]))
+            .await
+            .unwrap();
+    }
+    // Every key is its own row: nothing was cut at a NUL or matched as a pattern.
+    let rows: i64 = rusqlite::Connection::open(&db.path)
+        .unwrap()
+        .query_row("SELECT count(*) FROM optimist", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, keys.len() as i64);
+    for (i, key) in keys.iter().enumerate() {
+        let removed = VersionedStore::<u64>::delete(&store, key, Expect::Version(versions[i]))
+            .await
+            .unwrap();
+        assert_eq!(removed, Some(versions[i]), "{key:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_write_lock_gives_unavailable_in_bounded_time_and_reads_go_on() {
+    let db = TempDb::new("busy");
+    let timeout = Duration::from_millis(300);
+    let store = db
+        .open_with(SqliteOptions::default().busy_timeout(timeout))
+        .await;
+    let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap();
+
+    // Another connection (as another process would) takes the write lock and keeps it.
+    let blocker = rusqlite::Connection::open(&db.path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    let started = Instant::now();
+    let err = store.put("k", 2u64, Expect::Version(v1)).await.unwrap_err();
+    let waited = started.elapsed();
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
+    assert!(
+        matches!(sqlite_source(&err), SqliteError::Busy { .. }),
+        "{err:?}"
+    );
+    assert!(
+        waited >= timeout / 2 && waited < Duration::from_secs(3),
+        "waited {waited:?}"
+    );
+    let err = VersionedStore::<u64>::delete(&store, "k", Expect::Any)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
+
+    // Reads do not wait for the lock (WAL): they see the last committed state. (Had they
+    // waited, they would have failed with Busy after the same 300 ms.)
+    for _ in 0..3 {
+        let read: Versioned<u64> = store.get("k").await.unwrap().unwrap();
+        assert_eq!((read.value, read.version), (1, v1));
+    }
+
+    blocker.execute_batch("ROLLBACK").unwrap();
+    let v2 = store
+        .put("k", 2u64, Expect::Version(v1))
+        .await
+        .expect("works once the lock is free");
+    assert!(v2 > v1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_of_another_type_is_a_codec_error() {
+    let db = TempDb::new("codec");
+    let store = db.open().await;
+    let v = store
+        .put("k", "not a number".to_string(), Expect::Absent)
+        .await
+        .unwrap();
+    match VersionedStore::<u64>::get(&store, "k").await {
+        Err(StoreError::Codec { key, .. }) => assert_eq!(key, "k"),
+        other => panic!("expected a codec error, got {other:?}"),
+    }
+    // Head does not decode the value.
+    assert_eq!(
+        VersionedStore::<u64>::head(&store, "k")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        v
+    );
+    // A value serde_json refuses to encode is refused before anything is written.
+    let mut bad = std::collections::HashMap::new();
+    bad.insert(vec![1u8], 1u8); // non-string map keys are not JSON
+    let err = store.put("bad", bad, Expect::Any).await.unwrap_err();
+    assert!(matches!(err, StoreError::Codec { .. }), "{err:?}");
+    assert!(
+        VersionedStore::<u64>::head(&store, "bad")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn outside_a_tokio_runtime_the_error_says_so() {
+    let db = TempDb::new("noruntime");
+    let err = futures_executor::block_on(SqliteStore::open(&db.path, SqliteOptions::default()))
+        .unwrap_err();
+    assert!(
+        matches!(sqlite_source(&err), SqliteError::NoRuntime),
+        "{err:?}"
+    );
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let store = rt.block_on(db.open());
+    let v: Version = rt.block_on(store.put("k", 1u64, Expect::Absent)).unwrap();
+    let err = futures_executor::block_on(VersionedStore::<u64>::get(&store, "k")).unwrap_err();
+    assert!(
+        matches!(sqlite_source(&err), SqliteError::NoRuntime),
+        "{err:?}"
+    );
+    let head = rt
+        .block_on(VersionedStore::<u64>::head(&store, "k"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.version, v);
+}
