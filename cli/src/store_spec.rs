@@ -5,7 +5,12 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use optimist::postgres::{PostgresOptions, PostgresStore};
+use optimist::redis::{RedisOptions, RedisStore};
+use optimist::sqlite::{SqliteOptions, SqliteStore};
 use optimist::{MemoryStore, SharedStore};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// A backend named on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,11 +33,14 @@ pub enum StoreSpecError {
         "unknown store {0:?}: use memory, sqlite:PATH, postgres://USER@HOST/DB or redis://HOST:PORT"
     )]
     Unknown(String),
-    /// A known form whose backend is not built into this binary yet.
-    #[error(
-        "the {0} backend is not available in this build of optimist yet; use --store memory"
-    )]
-    NotBuilt(&'static str),
+    /// The backend could not be opened or reached.
+    #[error("cannot open the {backend} store: {source}")]
+    Open {
+        /// Which backend.
+        backend: &'static str,
+        /// Why.
+        source: optimist::StoreError,
+    },
 }
 
 impl FromStr for StoreSpec {
@@ -69,13 +77,32 @@ impl StoreSpec {
     /// Opens the backend for values of type `V`.
     pub async fn open<V>(&self) -> Result<SharedStore<V>, StoreSpecError>
     where
-        V: Clone + Send + Sync + 'static,
+        V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
     {
+        let opened: Result<SharedStore<V>, optimist::StoreError> = match self {
+            StoreSpec::Memory => return Ok(Arc::new(MemoryStore::new())),
+            StoreSpec::Sqlite(path) => SqliteStore::open(path, SqliteOptions::default())
+                .await
+                .map(|s| Arc::new(s) as SharedStore<V>),
+            StoreSpec::Postgres(url) => PostgresStore::connect(url, PostgresOptions::default())
+                .await
+                .map(|s| Arc::new(s) as SharedStore<V>),
+            StoreSpec::Redis(url) => RedisStore::connect(url, RedisOptions::default())
+                .await
+                .map(|s| Arc::new(s) as SharedStore<V>),
+        };
+        opened.map_err(|source| StoreSpecError::Open {
+            backend: self.backend_name(),
+            source,
+        })
+    }
+
+    fn backend_name(&self) -> &'static str {
         match self {
-            StoreSpec::Memory => Ok(Arc::new(MemoryStore::new())),
-            StoreSpec::Sqlite(_) => Err(StoreSpecError::NotBuilt("SQLite")),
-            StoreSpec::Postgres(_) => Err(StoreSpecError::NotBuilt("PostgreSQL")),
-            StoreSpec::Redis(_) => Err(StoreSpecError::NotBuilt("Redis")),
+            StoreSpec::Memory => "memory",
+            StoreSpec::Sqlite(_) => "SQLite",
+            StoreSpec::Postgres(_) => "PostgreSQL",
+            StoreSpec::Redis(_) => "Redis",
         }
     }
 }

@@ -766,3 +766,62 @@ pub fn assert_unchanged(server: &Server, username: &str, doc: &Value, etag: &str
 pub fn assert_absent(server: &Server, username: &str) {
     server.get(&user_path(username)).send().problem(404);
 }
+
+/// `clients` threads, spread round-robin over `servers`, each increment the `count` field of
+/// user `username` `increments` times with GET + `If-Match` PUT, retrying on 412. Returns
+/// the number of 412 retries. The user must exist with `count: 0`.
+pub fn increment_race(
+    servers: &[std::sync::Arc<Server>],
+    username: &str,
+    clients: u64,
+    increments: u64,
+) -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let retries = std::sync::Arc::new(AtomicU64::new(0));
+    let threads: Vec<_> = (0..clients)
+        .map(|client| {
+            let server = std::sync::Arc::clone(&servers[client as usize % servers.len()]);
+            let retries = std::sync::Arc::clone(&retries);
+            let username = username.to_owned();
+            std::thread::spawn(move || {
+                for _ in 0..increments {
+                    // A bound on retries turns a livelock or a bug into a failure, not a hang.
+                    let mut attempts = 0;
+                    loop {
+                        attempts += 1;
+                        assert!(attempts <= 10_000, "client {client}: too many retries");
+                        let (doc, etag) = fetch(&server, &username);
+                        let count = doc["count"].as_u64().expect("count is a number");
+                        let response = server
+                            .request("PUT", &user_path(&username))
+                            .header("If-Match", &etag)
+                            .json(&serde_json::json!({"username": username, "count": count + 1}))
+                            .send();
+                        match response.status {
+                            200 => {
+                                assert_ne!(response.etag(), etag);
+                                assert_eq!(response.json()["count"], count + 1);
+                                break;
+                            }
+                            412 => {
+                                // Someone else won: the problem names the newer version.
+                                let problem = response.problem(412);
+                                let current = response.etag();
+                                assert_ne!(current, etag, "a 412 must report a newer ETag");
+                                assert_eq!(problem["current_etag"], current);
+                                retries.fetch_add(1, Ordering::Relaxed);
+                            }
+                            other => {
+                                panic!("client {client}: unexpected {other}: {}", response.text())
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("a client thread panicked");
+    }
+    retries.load(Ordering::Relaxed)
+}
