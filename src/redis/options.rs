@@ -1,0 +1,121 @@
+//! [`RedisOptions`]: key prefix and timeouts of a [`RedisStore`](super::RedisStore).
+
+use std::time::Duration;
+
+/// How a [`RedisStore`](super::RedisStore) connects and names its keys.
+///
+/// Defaults: prefix `"optimist"`, response timeout 5 s, connection timeout 5 s, no
+/// reconnect retries inside one operation (a failed reconnect is retried by the next one).
+///
+/// ```
+/// use std::time::Duration;
+/// use optimist::redis::RedisOptions;
+///
+/// let options = RedisOptions::default()
+///     .prefix("users")
+///     .response_timeout(Duration::from_secs(2))
+///     .connection_timeout(Duration::from_secs(1));
+/// assert_eq!(options.get_prefix(), "users");
+/// assert_eq!(options.get_response_timeout(), Duration::from_secs(2));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisOptions {
+    pub(super) prefix: String,
+    pub(super) response_timeout: Duration,
+    pub(super) connection_timeout: Duration,
+    pub(super) reconnect_retries: usize,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        Self {
+            prefix: "optimist".to_owned(),
+            response_timeout: Duration::from_secs(5),
+            connection_timeout: Duration::from_secs(5),
+            reconnect_retries: 0,
+        }
+    }
+}
+
+impl RedisOptions {
+    /// Namespaces every key of the store: values live under `{prefix}:k:{key}`, the
+    /// store-wide version counter under `{prefix}:version`.
+    ///
+    /// Stores sharing a prefix share their data and their counter (that is how several
+    /// service instances share one store). Use distinct prefixes for distinct stores, and
+    /// do not pick one that starts with another prefix followed by `:k:`.
+    ///
+    /// ```
+    /// let options = optimist::redis::RedisOptions::default().prefix("orders");
+    /// assert_eq!(options.get_prefix(), "orders");
+    /// ```
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long to wait for the server's reply to one command (default 5 s).
+    ///
+    /// A write whose reply does not come in time is reported as
+    /// [`StoreError::Indeterminate`](crate::StoreError::Indeterminate): it was sent and may
+    /// still be applied. A read that times out is
+    /// [`StoreError::Unavailable`](crate::StoreError::Unavailable).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = optimist::redis::RedisOptions::default().response_timeout(Duration::from_millis(500));
+    /// assert_eq!(options.get_response_timeout(), Duration::from_millis(500));
+    /// ```
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// How long one attempt to connect (or reconnect) may take (default 5 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = optimist::redis::RedisOptions::default().connection_timeout(Duration::from_secs(1));
+    /// assert_eq!(options.get_connection_timeout(), Duration::from_secs(1));
+    /// ```
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_timeout = timeout;
+        self
+    }
+
+    /// How many times a (re)connection is retried before the operation waiting for it fails
+    /// (default 0). Each retry first waits about one to two seconds, the next ones longer
+    /// (at most about four), so every retry lengthens the time an operation may wait for an
+    /// unreachable server. With 0 an operation fails at once with
+    /// [`StoreError::Unavailable`](crate::StoreError::Unavailable) and the next operation
+    /// tries to reconnect again.
+    ///
+    /// ```
+    /// let options = optimist::redis::RedisOptions::default().reconnect_retries(2);
+    /// assert_eq!(options.get_reconnect_retries(), 2);
+    /// ```
+    pub fn reconnect_retries(mut self, retries: usize) -> Self {
+        self.reconnect_retries = retries;
+        self
+    }
+
+    /// The key prefix.
+    pub fn get_prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The response timeout.
+    pub fn get_response_timeout(&self) -> Duration {
+        self.response_timeout
+    }
+
+    /// The connection timeout.
+    pub fn get_connection_timeout(&self) -> Duration {
+        self.connection_timeout
+    }
+
+    /// The number of reconnect retries.
+    pub fn get_reconnect_retries(&self) -> usize {
+        self.reconnect_retries
+    }
+}
