@@ -153,13 +153,10 @@ impl<V> MemoryStore<V> {
     pub fn head_sync(&self, key: &str) -> Option<Meta> {
         let (hash, idx) = self.locate(key);
         let shard = self.shards[idx].0.read();
-        shard
-            .table
-            .find(hash, |e| &*e.key == key)
-            .map(|e| Meta {
-                version: e.version,
-                last_modified: e.last_modified,
-            })
+        shard.table.find(hash, |e| &*e.key == key).map(|e| Meta {
+            version: e.version,
+            last_modified: e.last_modified,
+        })
     }
 
     /// Writes `value` if `expect` admits the current state; see [`VersionedStore::put`].
@@ -265,11 +262,14 @@ impl<V: Clone> MemoryStore<V> {
     pub fn get_sync(&self, key: &str) -> Option<Versioned<V>> {
         let (hash, idx) = self.locate(key);
         let shard = self.shards[idx].0.read();
-        shard.table.find(hash, |e| &*e.key == key).map(|e| Versioned {
-            value: e.value.clone(),
-            version: e.version,
-            last_modified: e.last_modified,
-        })
+        shard
+            .table
+            .find(hash, |e| &*e.key == key)
+            .map(|e| Versioned {
+                value: e.value.clone(),
+                version: e.version,
+                last_modified: e.last_modified,
+            })
     }
 }
 

@@ -220,10 +220,14 @@ mod tests {
     fn delays_are_bounded_by_the_exponential_ceiling() {
         let p = RetryPolicy::new(10).backoff(Duration::from_millis(2), Duration::from_millis(9));
         for attempt in 1..30 {
-            let ceiling = Duration::from_millis(2 << (attempt - 1).min(20)).min(Duration::from_millis(9));
+            let ceiling =
+                Duration::from_millis(2 << (attempt - 1).min(20)).min(Duration::from_millis(9));
             assert!(p.delay_after(attempt) <= ceiling);
         }
-        assert_eq!(RetryPolicy::new(3).no_backoff().delay_after(5), Duration::ZERO);
+        assert_eq!(
+            RetryPolicy::new(3).no_backoff().delay_after(5),
+            Duration::ZERO
+        );
     }
 
     #[test]

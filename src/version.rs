@@ -73,7 +73,8 @@ impl Version {
     /// assert_eq!(v.header_value(), "\"5\"");
     /// ```
     pub fn header_value(self) -> http::HeaderValue {
-        http::HeaderValue::try_from(self.etag()).expect("digits and quotes are a valid header value")
+        http::HeaderValue::try_from(self.etag())
+            .expect("digits and quotes are a valid header value")
     }
 
     /// The version written as `etag` (a strong tag with quotes, e.g. `"42"`), or `None` when
@@ -152,7 +153,9 @@ impl fmt::Display for Version {
 
 /// The error of parsing a [`Version`] from a string that is not one of our strong entity-tags.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not an entity-tag produced by this store (expected a quoted number such as \"17\")")]
+#[error(
+    "{0:?} is not an entity-tag produced by this store (expected a quoted number such as \"17\")"
+)]
 pub struct ParseVersionError(pub String);
 
 impl FromStr for Version {

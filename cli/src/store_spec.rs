@@ -84,9 +84,17 @@ impl StoreSpec {
             StoreSpec::Sqlite(path) => SqliteStore::open(path, SqliteOptions::default())
                 .await
                 .map(|s| Arc::new(s) as SharedStore<V>),
-            StoreSpec::Postgres(url) => PostgresStore::connect(url, PostgresOptions::default())
-                .await
-                .map(|s| Arc::new(s) as SharedStore<V>),
+            StoreSpec::Postgres(url) => {
+                match PostgresStore::connect(url, PostgresOptions::default()).await {
+                    // Creating the schema now also proves the server is reachable: fail at
+                    // start-up, not at the first request.
+                    Ok(store) => store
+                        .migrate()
+                        .await
+                        .map(|()| Arc::new(store) as SharedStore<V>),
+                    Err(e) => Err(e),
+                }
+            }
             StoreSpec::Redis(url) => RedisStore::connect(url, RedisOptions::default())
                 .await
                 .map(|s| Arc::new(s) as SharedStore<V>),

@@ -22,7 +22,11 @@ fn json_report(args: &[&str]) -> Value {
     );
     let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
     let line = stdout.trim();
-    assert_eq!(line.lines().count(), 1, "--json prints one object: {stdout}");
+    assert_eq!(
+        line.lines().count(),
+        1,
+        "--json prints one object: {stdout}"
+    );
     serde_json::from_str(line).expect("--json prints valid JSON")
 }
 
@@ -34,7 +38,15 @@ fn n(report: &Value, field: &str) -> f64 {
 
 #[test]
 fn three_second_json_run_counts_consistently_and_loses_nothing() {
-    let r = json_report(&["--duration", "3s", "--json", "--workers", "2", "--keys", "64"]);
+    let r = json_report(&[
+        "--duration",
+        "3s",
+        "--json",
+        "--workers",
+        "2",
+        "--keys",
+        "64",
+    ]);
     assert_eq!(r["store"], "memory");
     assert_eq!(r["workers"], 2);
     assert!(n(&r, "duration_s") >= 3.0);
@@ -82,7 +94,14 @@ fn fixed_op_count_hot_key_with_reads() {
 
 #[test]
 fn zipf_table_output_says_no_lost_updates() {
-    let out = bench(&["--ops", "5000", "--distribution", "zipf:0.99", "--keys", "1000"]);
+    let out = bench(&[
+        "--ops",
+        "5000",
+        "--distribution",
+        "zipf:0.99",
+        "--keys",
+        "1000",
+    ]);
     assert!(out.status.success());
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(table.contains("successful CAS"), "{table}");
@@ -96,7 +115,10 @@ fn bad_options_fail_with_a_clear_message() {
         (&["--workers", "0"][..], "workers"),
         (&["--distribution", "zipf:-1"][..], "theta"),
         (&["--store", "nowhere"][..], "unknown store"),
-        (&["--ops", "10", "--duration", "1s"][..], "cannot be used with"),
+        (
+            &["--ops", "10", "--duration", "1s"][..],
+            "cannot be used with",
+        ),
     ] {
         let out = bench(args);
         assert!(!out.status.success(), "{args:?} should fail");

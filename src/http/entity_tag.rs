@@ -219,7 +219,11 @@ pub fn parse_tag_list<'a>(
 ) -> Result<TagList<'a>, TagListError> {
     let mut tags = Vec::new();
     let star = visit_tag_list(lines, |tag| tags.push(tag))?;
-    Ok(if star { TagList::Any } else { TagList::Tags(tags) })
+    Ok(if star {
+        TagList::Any
+    } else {
+        TagList::Tags(tags)
+    })
 }
 
 /// Walks every tag of every line, handing each to `visit`; returns whether the list was `*`.
@@ -277,7 +281,10 @@ mod tests {
         assert_eq!(tags(b"abc"), Err(TagListError::ExpectedTag { at: 0 }));
         assert_eq!(tags(b"\"abc"), Err(TagListError::Unterminated { at: 0 }));
         assert_eq!(tags(b"w/\"a\""), Err(TagListError::ExpectedTag { at: 0 }));
-        assert_eq!(tags(b"\"a\" \"b\""), Err(TagListError::ExpectedComma { at: 4 }));
+        assert_eq!(
+            tags(b"\"a\" \"b\""),
+            Err(TagListError::ExpectedComma { at: 4 })
+        );
         assert_eq!(
             tags(b"\"a b\""),
             Err(TagListError::InvalidByte { byte: b' ', at: 2 })

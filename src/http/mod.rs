@@ -41,9 +41,12 @@ mod preconditions;
 mod problem;
 mod rejection;
 
-pub use entity_tag::{EntityTagRef, EntityTags, TagList, TagListError, entity_tags, parse_tag_list};
+pub use entity_tag::{
+    EntityTagRef, EntityTags, TagList, TagListError, entity_tags, parse_tag_list,
+};
 pub use preconditions::{
-    Evaluation, InvalidPrecondition, Precondition, PreconditionPolicy, Preconditions, WriteCondition,
+    Evaluation, InvalidPrecondition, Precondition, PreconditionPolicy, Preconditions,
+    WriteCondition,
 };
 pub use problem::{PROBLEM_JSON, PROBLEM_TYPE_BASE, Problem, ProblemError, conflict_from_response};
 pub use rejection::{Origin, Rejection};

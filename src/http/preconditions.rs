@@ -185,7 +185,10 @@ pub enum WriteCondition {
     NeedsCurrent,
 }
 
-fn parse_tags(headers: &HeaderMap, which: Precondition) -> Result<Option<TagCondition>, InvalidPrecondition> {
+fn parse_tags(
+    headers: &HeaderMap,
+    which: Precondition,
+) -> Result<Option<TagCondition>, InvalidPrecondition> {
     let lines = headers.get_all(which.header_name()).iter();
     let mut ours = OurTags::default();
     let star = visit_tag_list(lines.map(|v| v.as_bytes()), |tag| {
@@ -267,7 +270,9 @@ impl Preconditions {
     /// `If-None-Match` or a valid `If-Unmodified-Since` (`If-Modified-Since` only applies to
     /// GET/HEAD). A write without one may be refused with 428 ([`Preconditions::require`]).
     pub fn has_write_condition(&self) -> bool {
-        self.if_match.is_some() || self.if_none_match.is_some() || self.if_unmodified_since.is_some()
+        self.if_match.is_some()
+            || self.if_none_match.is_some()
+            || self.if_unmodified_since.is_some()
     }
 
     /// Whether the request is `If-None-Match: *` and nothing else that applies to writes:
@@ -461,7 +466,11 @@ impl Preconditions {
     /// let stale = Meta { version: Version::new(2).unwrap(), ..meta };
     /// assert_eq!(pre.expect_for("k", Some(&stale)).unwrap_err().status(), 412);
     /// ```
-    pub fn expect_for(&self, key: &str, current: Option<&Meta>) -> Result<Option<Expect>, Rejection> {
+    pub fn expect_for(
+        &self,
+        key: &str,
+        current: Option<&Meta>,
+    ) -> Result<Option<Expect>, Rejection> {
         if !self.has_write_condition() {
             return Ok(None);
         }
@@ -482,7 +491,9 @@ impl Preconditions {
     fn header_expect(&self, header: Precondition) -> Option<Expect> {
         match (header, &self.if_match, &self.if_none_match) {
             (Precondition::IfMatch, Some(TagCondition::Any), _) => Some(Expect::Exists),
-            (Precondition::IfMatch, Some(TagCondition::Listed(tags)), _) => Some(tags.strong_expect()),
+            (Precondition::IfMatch, Some(TagCondition::Listed(tags)), _) => {
+                Some(tags.strong_expect())
+            }
             (Precondition::IfNoneMatch, _, Some(TagCondition::Any)) => Some(Expect::Absent),
             _ => None,
         }

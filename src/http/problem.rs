@@ -232,9 +232,7 @@ pub fn conflict_from_response<B: AsRef<[u8]>>(
 ) -> Result<Conflict, ProblemError> {
     let problem = Problem::from_response(response)?;
     let etag = response.headers().get(ETAG).and_then(|v| v.to_str().ok());
-    problem
-        .to_conflict(etag)
-        .ok_or(ProblemError::NotAConflict {
-            status: response.status(),
-        })
+    problem.to_conflict(etag).ok_or(ProblemError::NotAConflict {
+        status: response.status(),
+    })
 }

@@ -30,17 +30,39 @@ pub async fn weird_keys<V: KitValue, S: VersionedStore<V> + ?Sized>(store: &S, p
         .collect();
     let mut versions = Vec::new();
     for (i, key) in keys.iter().enumerate() {
-        let v = store.put(key, V::from_counter(i as u64), Expect::Absent).await.unwrap_or_else(|e| panic!("create {key:?}: {e}"));
+        let v = store
+            .put(key, V::from_counter(i as u64), Expect::Absent)
+            .await
+            .unwrap_or_else(|e| panic!("create {key:?}: {e}"));
         versions.push(v);
     }
     for (i, key) in keys.iter().enumerate() {
         assert_stored::<V, S>("weird key", store, key, Some((i as u64, versions[i]))).await;
-        let v = store.put(key, V::from_counter(i as u64 + 100), Expect::Version(versions[i])).await.unwrap_or_else(|e| panic!("CAS {key:?}: {e}"));
+        let v = store
+            .put(
+                key,
+                V::from_counter(i as u64 + 100),
+                Expect::Version(versions[i]),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("CAS {key:?}: {e}"));
         versions[i] = v;
     }
     for (i, key) in keys.iter().enumerate() {
-        assert_stored::<V, S>("weird key after CAS", store, key, Some((i as u64 + 100, versions[i]))).await;
-        assert_eq!(store.delete(key, Expect::Version(versions[i])).await.unwrap_or_else(|e| panic!("delete {key:?}: {e}")), Some(versions[i]));
+        assert_stored::<V, S>(
+            "weird key after CAS",
+            store,
+            key,
+            Some((i as u64 + 100, versions[i])),
+        )
+        .await;
+        assert_eq!(
+            store
+                .delete(key, Expect::Version(versions[i]))
+                .await
+                .unwrap_or_else(|e| panic!("delete {key:?}: {e}")),
+            Some(versions[i])
+        );
     }
     for key in &keys {
         assert_stored::<V, S>("weird key deleted", store, key, None).await;

@@ -110,7 +110,11 @@ impl KitValue for Vec<u8> {
         n.to_be_bytes().to_vec()
     }
     fn counter(&self) -> u64 {
-        u64::from_be_bytes(self.as_slice().try_into().expect("8 bytes written by the kit"))
+        u64::from_be_bytes(
+            self.as_slice()
+                .try_into()
+                .expect("8 bytes written by the kit"),
+        )
     }
 }
 

@@ -77,18 +77,35 @@ where
         chain.sort();
         let values: Vec<u64> = chain.iter().map(|&(_, v)| v).collect();
         let expected: Vec<u64> = (1..=chain.len() as u64).collect();
-        assert_eq!(values, expected, "key {k}: writes sorted by version form the chain 1..=n (a value repeats: a lost update)");
-        assert!(chain.windows(2).all(|w| w[0].0 < w[1].0), "key {k}: versions are unique");
+        assert_eq!(
+            values, expected,
+            "key {k}: writes sorted by version form the chain 1..=n (a value repeats: a lost update)"
+        );
+        assert!(
+            chain.windows(2).all(|w| w[0].0 < w[1].0),
+            "key {k}: versions are unique"
+        );
         let stored = store
             .get(&key_names[k])
             .await
             .expect("read back")
             .expect("the counter exists");
-        assert_eq!(stored.value.counter(), chain.len() as u64, "key {k}: stored counter equals acknowledged increments");
-        assert_eq!(Some(stored.version), chain.last().map(|c| c.0), "key {k}: the stored version is the last write's");
+        assert_eq!(
+            stored.value.counter(),
+            chain.len() as u64,
+            "key {k}: stored counter equals acknowledged increments"
+        );
+        assert_eq!(
+            Some(stored.version),
+            chain.last().map(|c| c.0),
+            "key {k}: the stored version is the last write's"
+        );
     }
     let increments_total = workers as u64 * increments;
-    assert_eq!(per_key.iter().map(Vec::len).sum::<usize>() as u64, increments_total);
+    assert_eq!(
+        per_key.iter().map(Vec::len).sum::<usize>() as u64,
+        increments_total
+    );
     RaceReport {
         increments: increments_total,
         attempts,

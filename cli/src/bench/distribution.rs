@@ -25,9 +25,9 @@ impl FromStr for Distribution {
             "uniform" => Ok(Distribution::Uniform),
             "hot" => Ok(Distribution::Hot),
             _ => {
-                let theta = s
-                    .strip_prefix("zipf:")
-                    .ok_or_else(|| format!("unknown distribution {s:?}: use uniform, zipf:THETA or hot"))?;
+                let theta = s.strip_prefix("zipf:").ok_or_else(|| {
+                    format!("unknown distribution {s:?}: use uniform, zipf:THETA or hot")
+                })?;
                 let theta: f64 = theta
                     .parse()
                     .map_err(|_| format!("zipf theta {theta:?} is not a number"))?;
@@ -62,9 +62,9 @@ impl KeySampler {
         Ok(match distribution {
             Distribution::Uniform => KeySampler::Uniform(keys),
             Distribution::Hot => KeySampler::Hot,
-            Distribution::Zipf(theta) => KeySampler::Zipf(
-                Zipf::new(keys as f64, theta).map_err(|e| format!("zipf: {e}"))?,
-            ),
+            Distribution::Zipf(theta) => {
+                KeySampler::Zipf(Zipf::new(keys as f64, theta).map_err(|e| format!("zipf: {e}"))?)
+            }
         })
     }
 
@@ -102,7 +102,10 @@ mod tests {
         for _ in 0..100_000 {
             hits[zipf.sample(&mut rng)] += 1;
         }
-        assert!(hits[0] > 10 * hits[500].max(1), "key 0 should be far hotter");
+        assert!(
+            hits[0] > 10 * hits[500].max(1),
+            "key 0 should be far hotter"
+        );
         let uniform = KeySampler::new(Distribution::Uniform, 10).unwrap();
         assert!((0..1000).all(|_| uniform.sample(&mut rng) < 10));
         assert_eq!(KeySampler::Hot.sample(&mut rng), 0);

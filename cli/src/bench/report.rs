@@ -138,11 +138,39 @@ impl Report {
         let mut row = |name: &str, value: String| {
             out.push_str(&format!("  {name:<16} {value}\n"));
         };
-        row("operations", format!("{:>12}  {:>14}/s", self.ops, rate(self.per_second(self.ops))));
+        row(
+            "operations",
+            format!(
+                "{:>12}  {:>14}/s",
+                self.ops,
+                rate(self.per_second(self.ops))
+            ),
+        );
         row("reads", format!("{:>12}", self.reads));
-        row("CAS attempts", format!("{:>12}  {:>14}/s", self.attempts, rate(self.per_second(self.attempts))));
-        row("successful CAS", format!("{:>12}  {:>14}/s", self.successes, rate(self.per_second(self.successes))));
-        row("conflicts", format!("{:>12}  {:>13.3}% of attempts", self.conflicts, 100.0 * self.conflict_rate()));
+        row(
+            "CAS attempts",
+            format!(
+                "{:>12}  {:>14}/s",
+                self.attempts,
+                rate(self.per_second(self.attempts))
+            ),
+        );
+        row(
+            "successful CAS",
+            format!(
+                "{:>12}  {:>14}/s",
+                self.successes,
+                rate(self.per_second(self.successes))
+            ),
+        );
+        row(
+            "conflicts",
+            format!(
+                "{:>12}  {:>13.3}% of attempts",
+                self.conflicts,
+                100.0 * self.conflict_rate()
+            ),
+        );
         row("retries", format!("{:>12}", self.retries()));
         row("gave up", format!("{:>12}", self.gave_up));
         row("errors", format!("{:>12}", self.errors));

@@ -48,13 +48,15 @@ pub async fn read_json(
         return Err(too_large());
     }
     let bytes = axum::body::to_bytes(body, max).await.map_err(|e| {
-        if std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
             || e.to_string().contains("length limit")
         {
             too_large()
         } else {
-            ApiError::new(StatusCode::BAD_REQUEST, format!("could not read the body: {e}"))
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("could not read the body: {e}"),
+            )
         }
     })?;
     serde_json::from_slice(&bytes)
@@ -68,7 +70,10 @@ mod tests {
     #[test]
     fn media_type_ignores_parameters_and_case() {
         let mut h = HeaderMap::new();
-        h.insert(CONTENT_TYPE, "Application/JSON; charset=utf-8".parse().unwrap());
+        h.insert(
+            CONTENT_TYPE,
+            "Application/JSON; charset=utf-8".parse().unwrap(),
+        );
         assert!(has_media_type(&h, JSON));
         assert!(!has_media_type(&h, MERGE_PATCH));
         assert!(!has_media_type(&HeaderMap::new(), JSON));

@@ -11,19 +11,21 @@ use optimist::http::{Problem, Rejection};
 pub enum ApiError {
     /// Decided by `optimist::http`.
     Rejection(Rejection),
-    /// About the request itself.
-    Problem(Problem),
+    /// About the request itself (boxed: a problem is large and errors are the rare path).
+    Problem(Box<Problem>),
 }
 
 impl ApiError {
     /// A problem with `status` and `detail`.
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        ApiError::Problem(Problem::new(status, detail))
+        ApiError::Problem(Box::new(Problem::new(status, detail)))
     }
 
     /// A 422 about one field of the document.
     pub fn invalid_field(field: &str, detail: impl Into<String>) -> Self {
-        ApiError::Problem(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, detail).with_field(field))
+        ApiError::Problem(Box::new(
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, detail).with_field(field),
+        ))
     }
 
     /// A 404 for a user that does not exist.

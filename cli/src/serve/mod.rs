@@ -13,8 +13,8 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::header::{ALLOW, CONTENT_TYPE};
 use http::StatusCode;
+use http::header::{ALLOW, CONTENT_TYPE};
 use optimist::SharedStore;
 use optimist::http::PROBLEM_JSON;
 use serde_json::Value;
@@ -72,7 +72,10 @@ async fn problem_for_405(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let response = next.run(request).await;
     if response.status() != StatusCode::METHOD_NOT_ALLOWED
-        || response.headers().get(CONTENT_TYPE).is_some_and(|ct| ct == PROBLEM_JSON)
+        || response
+            .headers()
+            .get(CONTENT_TYPE)
+            .is_some_and(|ct| ct == PROBLEM_JSON)
     {
         return response;
     }
@@ -101,10 +104,12 @@ pub async fn run(args: ServeArgs) -> Result<(), crate::CliError> {
             addr: args.addr,
             source,
         })?;
-    let local = listener.local_addr().map_err(|source| crate::CliError::Bind {
-        addr: args.addr,
-        source,
-    })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| crate::CliError::Bind {
+            addr: args.addr,
+            source,
+        })?;
     let shutdown = shutdown_signal();
     tracing::info!(addr = %local, store = %args.store, "serving the users API");
     println!("listening on http://{local}");

@@ -48,12 +48,18 @@ fn invalid_username() -> ApiError {
     )
 }
 
-/// The document as an object whose `username` is valid (and equals `path` when given):
-/// the username, the document without `_version`, and the `_version` member if any.
-fn into_document(
-    value: Value,
-    path: Option<&str>,
-) -> Result<(String, Map<String, Value>, Option<Value>), ApiError> {
+/// A request's document, checked.
+struct Document {
+    /// Its valid `username`.
+    username: String,
+    /// The members to store (without `_version`).
+    members: Map<String, Value>,
+    /// The `_version` member, if it had one.
+    version: Option<Value>,
+}
+
+/// The document as an object whose `username` is valid (and equals `path` when given).
+fn into_document(value: Value, path: Option<&str>) -> Result<Document, ApiError> {
     let Value::Object(mut doc) = value else {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -62,7 +68,11 @@ fn into_document(
     };
     let version = doc.remove(VERSION_MEMBER);
     let username = check_username(&doc, path)?;
-    Ok((username, doc, version))
+    Ok(Document {
+        username,
+        members: doc,
+        version,
+    })
 }
 
 fn check_username(doc: &Map<String, Value>, path: Option<&str>) -> Result<String, ApiError> {
@@ -112,7 +122,11 @@ pub async fn create(
     body: Body,
 ) -> Result<Response, ApiError> {
     let value = read_json(&headers, body, state.max_body, JSON).await?;
-    let (username, doc, _) = into_document(value, None)?;
+    let Document {
+        username,
+        members: doc,
+        ..
+    } = into_document(value, None)?;
     let version = state
         .store
         .put(&username, Value::Object(doc.clone()), Expect::Absent)
@@ -185,7 +199,11 @@ pub async fn replace(
         return Err(invalid_username());
     }
     let value = read_json(&headers, body, state.max_body, JSON).await?;
-    let (_, doc, body_version) = into_document(value, Some(&username))?;
+    let Document {
+        members: doc,
+        version: body_version,
+        ..
+    } = into_document(value, Some(&username))?;
     let origin = write_origin(&pre, body_version.as_ref(), &method)?;
     let expect = match (origin, &body_version) {
         (Origin::Body, Some(v)) => body_expect(v)?,
@@ -223,9 +241,7 @@ pub async fn patch(
         return Err(ApiError::not_found(&username));
     }
     let mut patch = read_json(&headers, body, state.max_body, MERGE_PATCH).await?;
-    let body_version = patch
-        .as_object_mut()
-        .and_then(|p| p.remove(VERSION_MEMBER));
+    let body_version = patch.as_object_mut().and_then(|p| p.remove(VERSION_MEMBER));
     let origin = write_origin(&pre, body_version.as_ref(), &method)?;
     // A conditional header takes precedence: `_version` is then ignored, as on PUT.
     let body_expect = match (origin, &body_version) {
@@ -256,7 +272,7 @@ pub async fn patch(
     };
     let mut value = current.value;
     merge_patch::apply(&mut value, &patch);
-    let (_, doc, _) = into_document(value, Some(&username))?;
+    let doc = into_document(value, Some(&username))?.members;
     let version = state
         .store
         .put(&username, Value::Object(doc.clone()), pinned)
