@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# One sitting: `optimist bench` against each backend next to the backend's native tool running
+# the same statements, at 1 and 8 workers, uniform over 1,024 keys. Prints a table of
+# successful CAS/s and the ratio optimist / native.
+#
+#   bash benches/native/compare.sh [SECONDS]      (default 10)
+#
+# Needs: PostgreSQL at $OPTIMIST_PG_URL (default postgres://postgres@127.0.0.1:5432/test)
+# with pgbench and psql, Redis at 127.0.0.1:6379 with redis-cli and redis-benchmark.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECS=${1:-10}
+PG_URL=${OPTIMIST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}
+REDIS_URL=${OPTIMIST_REDIS_URL:-redis://127.0.0.1:6379}
+cargo build --release -q -p optimist-cli
+cargo build --release -q --features sqlite --bench sqlite_raw
+OPT=target/release/optimist
+RAW=$(ls -t target/release/deps/sqlite_raw-* | grep -v '\.d$' | head -n1)
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+ours() { # store workers -> successful CAS/s
+  RUST_LOG=warn "$OPT" bench --store "$1" --workers "$2" --keys 1024 --duration "${SECS}s" --json \
+    | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["verification"]["ok"]; print(round(r["successful_cas_per_s"]))'
+}
+
+# --- PostgreSQL: pgbench with the same read + conditional UPDATE ------------------------------
+psql -q -v ON_ERROR_STOP=1 "$PG_URL" 2>/dev/null <<'SQL'
+DROP TABLE IF EXISTS native_kv; DROP SEQUENCE IF EXISTS native_kv_version_seq;
+CREATE SEQUENCE native_kv_version_seq AS BIGINT CACHE 1;
+CREATE TABLE native_kv (key TEXT COLLATE "C" NOT NULL PRIMARY KEY, version BIGINT NOT NULL,
+  data BYTEA NOT NULL, modified TIMESTAMPTZ NOT NULL);
+INSERT INTO native_kv SELECT 'pgbench:' || i, nextval('native_kv_version_seq'),
+  convert_to('{"n":0}', 'UTF8'), clock_timestamp() FROM generate_series(0, 1023) i;
+SQL
+pg_native() { # workers -> tps
+  pgbench -n -M prepared -c "$1" -j "$(( $1 < 2 ? $1 : 2 ))" -T "$SECS" -f benches/native/pgbench_cas.sql "$PG_URL" 2>/dev/null \
+    | awk '/^tps/ {print int($3); exit}'
+}
+
+# --- Redis: redis-benchmark with the store's put script and its read --------------------------
+SRC=$(cat src/redis/check.lua src/redis/put.lua)
+SHA=$(redis-cli -u "$REDIS_URL" SCRIPT LOAD "$SRC")
+rate() { grep -oE '[0-9.]+ requests per second' | tail -n1 | awk '{print int($1)}'; }
+redis_native() { # workers -> combined rate of (HMGET + EVALSHA put) per increment
+  local read put
+  read=$(redis-benchmark -u "$REDIS_URL" -c "$1" -n 200000 -r 1024 -q HMGET native:k:__rand_int__ v m d | rate)
+  put=$(redis-benchmark -u "$REDIS_URL" -c "$1" -n 200000 -r 1024 -q EVALSHA "$SHA" 2 native:k:__rand_int__ native:version any '{"n":1,"pad":"xxxxxxxxxxxxxxxx"}' | rate)
+  python3 -c "print(round(1 / (1 / $read + 1 / $put)))"
+}
+
+sqlite_native() { # workers -> CAS/s
+  "$RAW" "$1" "$SECS" 1024 | sed -E 's/.*: ([0-9]+) successful.*/\1/'
+}
+
+printf '%-10s %7s %14s %14s %7s\n' backend workers optimist native ratio
+for w in 1 8; do
+  for backend in sqlite postgres redis; do
+    case $backend in
+      sqlite)   o=$(ours "sqlite:$TMP/bench.db" "$w"); n=$(sqlite_native "$w") ;;
+      postgres) o=$(ours "$PG_URL" "$w");             n=$(pg_native "$w") ;;
+      redis)    o=$(ours "$REDIS_URL" "$w");          n=$(redis_native "$w") ;;
+    esac
+    printf '%-10s %7s %14s %14s %7.2f\n' "$backend" "$w" "$o" "$n" "$(python3 -c "print($o / $n)")"
+  done
+done
+redis-cli -u "$REDIS_URL" --scan --pattern 'native:*' | xargs -r redis-cli -u "$REDIS_URL" DEL >/dev/null
+psql -q "$PG_URL" -c 'DROP TABLE IF EXISTS native_kv; DROP SEQUENCE IF EXISTS native_kv_version_seq;'
