@@ -126,3 +126,44 @@ fn bad_options_fail_with_a_clear_message() {
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
 }
+
+/// `optimist bench` drives every backend and proves no update was lost (PostgreSQL and
+/// Redis when their URLs are set, as in CI; SQLite always).
+#[test]
+fn every_backend_benches_without_lost_updates() {
+    let sqlite =
+        std::env::temp_dir().join(format!("optimist-bench-smoke-{}.db", std::process::id()));
+    let mut stores = vec![format!("sqlite:{}", sqlite.display())];
+    for var in ["OPTIMIST_PG_URL", "OPTIMIST_REDIS_URL"] {
+        match std::env::var(var) {
+            Ok(url) if !url.is_empty() => stores.push(url),
+            _ => eprintln!("SKIPPED: {var} is not set, so bench did not run against it"),
+        }
+    }
+    for store in &stores {
+        let r = json_report(&[
+            "--store",
+            store,
+            "--ops",
+            "400",
+            "--workers",
+            "4",
+            "--keys",
+            "8",
+            "--read-ratio",
+            "0.25",
+            "--json",
+        ]);
+        assert_eq!(n(&r, "ops"), 400.0, "{store}");
+        assert_eq!(r["errors"], 0, "{store}: {r}");
+        assert_eq!(r["verification"]["ok"], true, "{store}: {r}");
+        assert_eq!(
+            r["verification"]["acknowledged"].as_f64(),
+            Some(n(&r, "successful_cas")),
+            "{store}"
+        );
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", sqlite.display()));
+    }
+}
