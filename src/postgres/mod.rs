@@ -508,13 +508,6 @@ fn modified_at(row: &Row, idx: usize) -> Result<SystemTime, PostgresError> {
     row.try_get(idx).map_err(PostgresError::Column)
 }
 
-fn codec_error(key: &str, e: serde_json::Error) -> StoreError {
-    StoreError::Codec {
-        key: key.to_owned(),
-        source: Box::new(e),
-    }
-}
-
 impl<V> VersionedStore<V> for PostgresStore
 where
     V: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
@@ -526,17 +519,14 @@ where
             return Ok(None);
         };
         drop(conn);
-        let version = version_at(&row, 0).map_err(backend)?;
+        let meta = Meta {
+            version: version_at(&row, 0).map_err(backend)?,
+            last_modified: modified_at(&row, 2).map_err(backend)?,
+        };
         let data: &[u8] = row
             .try_get(1)
             .map_err(|e| backend(PostgresError::Column(e)))?;
-        let last_modified = modified_at(&row, 2).map_err(backend)?;
-        let value = serde_json::from_slice(data).map_err(|e| codec_error(key, e))?;
-        Ok(Some(Versioned {
-            value,
-            version,
-            last_modified,
-        }))
+        crate::codec::decode(key, meta, data).map(Some)
     }
 
     async fn head(&self, key: &str) -> Result<Option<Meta>, StoreError> {
@@ -553,7 +543,7 @@ where
 
     async fn put(&self, key: &str, value: V, expect: Expect) -> Result<Version, StoreError> {
         check_key(key)?;
-        let data = serde_json::to_vec(&value).map_err(|e| codec_error(key, e))?;
+        let data = crate::codec::encode(key, &value)?;
         drop(value);
         self.put_bytes(key, data, expect).await
     }

@@ -295,13 +295,6 @@ fn malformed_reply(script: &'static str, key: &str, reply: &[u64]) -> StoreError
     .into()
 }
 
-fn codec_error(key: &str, e: serde_json::Error) -> StoreError {
-    StoreError::Codec {
-        key: key.to_owned(),
-        source: Box::new(e),
-    }
-}
-
 impl<V> VersionedStore<V> for RedisStore
 where
     V: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
@@ -310,12 +303,7 @@ where
         let Some((meta, data)) = self.read_entry(key).await? else {
             return Ok(None);
         };
-        let value = serde_json::from_slice(&data).map_err(|e| codec_error(key, e))?;
-        Ok(Some(Versioned {
-            value,
-            version: meta.version,
-            last_modified: meta.last_modified,
-        }))
+        crate::codec::decode(key, meta, &data).map(Some)
     }
 
     async fn head(&self, key: &str) -> Result<Option<Meta>, StoreError> {
@@ -323,7 +311,7 @@ where
     }
 
     async fn put(&self, key: &str, value: V, expect: Expect) -> Result<Version, StoreError> {
-        let data = serde_json::to_vec(&value).map_err(|e| codec_error(key, e))?;
+        let data = crate::codec::encode(key, &value)?;
         drop(value);
         self.put_bytes(key, data, expect).await
     }

@@ -329,13 +329,6 @@ fn check_path(path: &Path) -> Result<(), SqliteError> {
     }
 }
 
-fn codec(key: &str, e: serde_json::Error) -> StoreError {
-    StoreError::Codec {
-        key: key.to_owned(),
-        source: e.into(),
-    }
-}
-
 impl<V> VersionedStore<V> for SqliteStore
 where
     V: Serialize + DeserializeOwned + Send + Sync + 'static,
@@ -345,12 +338,7 @@ where
         let Some((meta, data)) = self.read(move |conn, c| ops::get(conn, c, &owned)).await? else {
             return Ok(None);
         };
-        let value = serde_json::from_slice(&data).map_err(|e| codec(key, e))?;
-        Ok(Some(Versioned {
-            value,
-            version: meta.version,
-            last_modified: meta.last_modified,
-        }))
+        crate::codec::decode(key, meta, &data).map(Some)
     }
 
     async fn head(&self, key: &str) -> Result<Option<Meta>, StoreError> {
@@ -359,7 +347,7 @@ where
     }
 
     async fn put(&self, key: &str, value: V, expect: Expect) -> Result<Version, StoreError> {
-        let data = serde_json::to_vec(&value).map_err(|e| codec(key, e))?;
+        let data = crate::codec::encode(key, &value)?;
         drop(value);
         self.write(key, move |conn, c, key| {
             ops::put(conn, c, key, &data, expect)
