@@ -23,9 +23,12 @@ INSERT OR IGNORE INTO raw_counter (id, next) VALUES (1, 0);
 
 fn open(path: &str) -> Connection {
     let conn = Connection::open(path).expect("open the database");
-    conn.pragma_update(None, "journal_mode", "WAL").expect("WAL");
-    conn.pragma_update(None, "synchronous", "NORMAL").expect("synchronous");
-    conn.busy_timeout(Duration::from_secs(5)).expect("busy_timeout");
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .expect("WAL");
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .expect("synchronous");
+    conn.busy_timeout(Duration::from_secs(5))
+        .expect("busy_timeout");
     conn
 }
 
@@ -38,10 +41,15 @@ fn increment(conn: &Connection, key: &str, pad: &str) -> bool {
         .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
         .unwrap();
-    let n = read.as_ref().map_or(0, |(_, d)| u64::from_be_bytes(d[..8].try_into().unwrap()));
+    let n = read
+        .as_ref()
+        .map_or(0, |(_, d)| u64::from_be_bytes(d[..8].try_into().unwrap()));
     let mut data = (n + 1).to_be_bytes().to_vec();
     data.extend_from_slice(pad.as_bytes());
-    conn.prepare_cached("BEGIN IMMEDIATE").unwrap().execute([]).unwrap();
+    conn.prepare_cached("BEGIN IMMEDIATE")
+        .unwrap()
+        .execute([])
+        .unwrap();
     let current: Option<i64> = conn
         .prepare_cached("SELECT version FROM raw WHERE key = ?1")
         .unwrap()
@@ -49,7 +57,10 @@ fn increment(conn: &Connection, key: &str, pad: &str) -> bool {
         .optional()
         .unwrap();
     if current != read.map(|(v, _)| v) {
-        conn.prepare_cached("ROLLBACK").unwrap().execute([]).unwrap();
+        conn.prepare_cached("ROLLBACK")
+            .unwrap()
+            .execute([])
+            .unwrap();
         return false;
     }
     let version: i64 = conn
@@ -74,7 +85,10 @@ fn increment(conn: &Connection, key: &str, pad: &str) -> bool {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let workers: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(1);
     let seconds: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(5);
     let keys: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1024);
