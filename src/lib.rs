@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod clock;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 mod codec;
 mod error;

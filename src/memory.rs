@@ -170,7 +170,7 @@ impl<V> MemoryStore<V> {
     /// ```
     pub fn put_sync(&self, key: &str, value: V, expect: Expect) -> Result<Version, StoreError> {
         let (hash, idx) = self.locate(key);
-        let now = SystemTime::now();
+        let now = crate::clock::now();
         let mut guard = self.shards[idx].0.write();
         let shard = &mut *guard;
         let (version, old) = match shard.table.find_mut(hash, |e| &*e.key == key) {
