@@ -12,6 +12,14 @@ const SEQ_SUFFIX: &str = "_version_seq";
 /// The first key of the two-key advisory lock that serializes schema creation ("opti").
 pub(crate) const LOCK_CLASS: i32 = 0x6f70_7469;
 
+/// The advisory-lock class ("opts") of the per-key lock every version-drawing write takes
+/// before `nextval`, held to commit. Without it an `INSERT ... VALUES (nextval(..))` draws its
+/// version, then waits on a concurrent change of the same key, and can commit a version
+/// lower than one already committed and deleted meanwhile (found by the history checker).
+/// With it, versions of a key are drawn in commit order. Deletes draw no version and take
+/// no lock.
+pub(crate) const KEY_LOCK_CLASS: i32 = 0x6f70_7473;
+
 /// `name` if it is a valid table name: `^[A-Za-z_][A-Za-z0-9_]{0,62}$`.
 pub(crate) fn validate_table(name: &str) -> Result<(), PostgresError> {
     let bytes = name.as_bytes();
@@ -91,25 +99,29 @@ impl Sql {
             get: format!("SELECT version, data, modified FROM {t} WHERE key = $1"),
             head: format!("SELECT version, modified FROM {t} WHERE key = $1"),
             upsert: format!(
-                "INSERT INTO {t} (key, version, data, modified) \
-                 VALUES ($1, {next}, $2, clock_timestamp()) \
+                "WITH l AS (SELECT pg_advisory_xact_lock({KEY_LOCK_CLASS}, hashtext($1))) \
+                 INSERT INTO {t} (key, version, data, modified) \
+                 SELECT $1, {next}, $2, clock_timestamp() FROM l \
                  ON CONFLICT (key) DO UPDATE \
                  SET version = {next}, data = EXCLUDED.data, modified = clock_timestamp() \
                  RETURNING version"
             ),
             insert: format!(
-                "INSERT INTO {t} (key, version, data, modified) \
-                 VALUES ($1, {next}, $2, clock_timestamp()) \
+                "WITH l AS (SELECT pg_advisory_xact_lock({KEY_LOCK_CLASS}, hashtext($1))) \
+                 INSERT INTO {t} (key, version, data, modified) \
+                 SELECT $1, {next}, $2, clock_timestamp() FROM l \
                  ON CONFLICT (key) DO NOTHING \
                  RETURNING version"
             ),
             update_exists: format!(
-                "UPDATE {t} SET version = {next}, data = $2, modified = clock_timestamp() \
-                 WHERE key = $1 RETURNING version"
+                "WITH l AS (SELECT pg_advisory_xact_lock({KEY_LOCK_CLASS}, hashtext($1))) \
+                 UPDATE {t} SET version = {next}, data = $2, modified = clock_timestamp() \
+                 FROM l WHERE key = $1 RETURNING version"
             ),
             update_versions: format!(
-                "UPDATE {t} SET version = {next}, data = $2, modified = clock_timestamp() \
-                 WHERE key = $1 AND version = ANY($3) RETURNING version"
+                "WITH l AS (SELECT pg_advisory_xact_lock({KEY_LOCK_CLASS}, hashtext($1))) \
+                 UPDATE {t} SET version = {next}, data = $2, modified = clock_timestamp() \
+                 FROM l WHERE key = $1 AND version = ANY($3) RETURNING version"
             ),
             delete_any: format!("DELETE FROM {t} WHERE key = $1 RETURNING version"),
             delete_versions: format!(
