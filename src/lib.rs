@@ -9,6 +9,7 @@ mod expect;
 mod memory;
 mod retry;
 mod store;
+mod sync;
 mod version;
 
 pub mod http;

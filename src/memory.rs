@@ -6,8 +6,8 @@ use std::hash::BuildHasher;
 use std::time::SystemTime;
 
 use hashbrown::HashTable;
-use parking_lot::RwLock;
 
+use crate::sync::RwLock;
 use crate::{Conflict, Expect, Meta, StoreError, Version, Versioned, VersionedStore};
 
 /// An in-process [`VersionedStore`]: the default backend.

@@ -57,11 +57,15 @@
 
 mod basic;
 mod conflicts;
+mod history;
 mod keys;
 mod race;
 
 pub use basic::{create_only_twice, delete_expectations, get_put_delete, put_expectations};
 pub use conflicts::{conflict_carries_current_etag, conflict_kinds_told_apart, no_aba, stale_put};
+pub use history::{
+    History, HistoryReport, HistoryViolation, MAX_OPS_PER_KEY, linearizable_history,
+};
 pub use keys::{WEIRD_KEYS, weird_keys};
 pub use race::{RaceReport, increment_race};
 
@@ -141,7 +145,8 @@ pub fn unique_prefix(name: &str) -> String {
 }
 
 /// Runs every check of the kit, each under its own part of `prefix`, including an increment
-/// race of 4 workers x 25 increments.
+/// race of 4 workers x 25 increments and a linearizability check of 4 workers x 24 random
+/// operations on 2 keys ([`linearizable_history`]).
 pub async fn run_all<V, S>(store: &Arc<S>, prefix: &str)
 where
     V: KitValue,
@@ -158,4 +163,5 @@ where
     no_aba::<V, S>(store_ref, &format!("{prefix}aba/")).await;
     weird_keys::<V, S>(store_ref, &format!("{prefix}weird/")).await;
     increment_race::<V, S>(store, &format!("{prefix}race/"), 4, 25, 2).await;
+    linearizable_history::<V, S>(store, &format!("{prefix}history/"), 4, 24, 2).await;
 }
