@@ -39,7 +39,9 @@ async fn send(
 }
 
 async fn json_body(resp: Response<Body>) -> Value {
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
 
@@ -53,10 +55,24 @@ async fn every_status_of_the_guarded_resource() {
     let doc = "/docs/a";
 
     // Create-only.
-    let created = send(&app, "PUT", doc, &[("if-none-match", "*")], Some(json!({"n": 1}))).await;
+    let created = send(
+        &app,
+        "PUT",
+        doc,
+        &[("if-none-match", "*")],
+        Some(json!({"n": 1})),
+    )
+    .await;
     assert_eq!(created.status(), StatusCode::CREATED);
     let v1 = etag(&created);
-    let again = send(&app, "PUT", doc, &[("if-none-match", "*")], Some(json!({"n": 9}))).await;
+    let again = send(
+        &app,
+        "PUT",
+        doc,
+        &[("if-none-match", "*")],
+        Some(json!({"n": 9})),
+    )
+    .await;
     assert_eq!(again.status(), StatusCode::PRECONDITION_FAILED);
     assert_eq!(etag(&again), v1);
 
@@ -71,31 +87,61 @@ async fn every_status_of_the_guarded_resource() {
     assert_eq!(etag(&not_modified), v1);
     let failed = send(&app, "GET", doc, &[("if-match", "\"999999\"")], None).await;
     assert_eq!(failed.status(), StatusCode::PRECONDITION_FAILED);
-    assert_eq!(send(&app, "GET", "/docs/none", &[], None).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        send(&app, "GET", "/docs/none", &[], None).await.status(),
+        StatusCode::NOT_FOUND
+    );
 
     // Writes need a precondition.
     let required = send(&app, "PUT", doc, &[], Some(json!({"n": 2}))).await;
     assert_eq!(required.status(), StatusCode::PRECONDITION_REQUIRED);
-    assert_eq!(required.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        required.headers()["content-type"],
+        "application/problem+json"
+    );
     assert_eq!(required.headers()["cache-control"], "no-store");
 
     // Malformed If-Match: 400 naming the header, nothing written.
-    let malformed = send(&app, "PUT", doc, &[("if-match", "not-a-tag")], Some(json!({"n": 2}))).await;
+    let malformed = send(
+        &app,
+        "PUT",
+        doc,
+        &[("if-match", "not-a-tag")],
+        Some(json!({"n": 2})),
+    )
+    .await;
     assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
     assert_eq!(json_body(malformed).await["header"], "If-Match");
 
     // Replace with the current tag; the old one is stale afterwards.
-    let replaced = send(&app, "PUT", doc, &[("if-match", &v1)], Some(json!({"n": 2}))).await;
+    let replaced = send(
+        &app,
+        "PUT",
+        doc,
+        &[("if-match", &v1)],
+        Some(json!({"n": 2})),
+    )
+    .await;
     assert_eq!(replaced.status(), StatusCode::OK);
     let v2 = etag(&replaced);
     assert_ne!(v1, v2);
-    let stale = send(&app, "PUT", doc, &[("if-match", &v1)], Some(json!({"n": 3}))).await;
+    let stale = send(
+        &app,
+        "PUT",
+        doc,
+        &[("if-match", &v1)],
+        Some(json!({"n": 3})),
+    )
+    .await;
     assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
     assert_eq!(etag(&stale), v2);
     let problem = json_body(stale).await;
     assert_eq!(problem["current_etag"], v2.as_str());
     assert_eq!(problem["status"], 412);
-    assert_eq!(json_body(send(&app, "GET", doc, &[], None).await).await, json!({"n": 2}));
+    assert_eq!(
+        json_body(send(&app, "GET", doc, &[], None).await).await,
+        json!({"n": 2})
+    );
 
     // Delete.
     assert_eq!(
@@ -103,24 +149,45 @@ async fn every_status_of_the_guarded_resource() {
         StatusCode::PRECONDITION_REQUIRED
     );
     assert_eq!(
-        send(&app, "DELETE", doc, &[("if-match", &v1)], None).await.status(),
+        send(&app, "DELETE", doc, &[("if-match", &v1)], None)
+            .await
+            .status(),
         StatusCode::PRECONDITION_FAILED
     );
     assert_eq!(
-        send(&app, "DELETE", doc, &[("if-match", &v2)], None).await.status(),
+        send(&app, "DELETE", doc, &[("if-match", &v2)], None)
+            .await
+            .status(),
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        send(&app, "DELETE", doc, &[("if-match", &v2)], None).await.status(),
+        send(&app, "DELETE", doc, &[("if-match", &v2)], None)
+            .await
+            .status(),
         StatusCode::NOT_FOUND
     );
 
     // No ABA: re-created, the deleted incarnation's tag never matches.
-    let recreated = send(&app, "PUT", doc, &[("if-none-match", "*")], Some(json!({"n": 0}))).await;
+    let recreated = send(
+        &app,
+        "PUT",
+        doc,
+        &[("if-none-match", "*")],
+        Some(json!({"n": 0})),
+    )
+    .await;
     assert_eq!(recreated.status(), StatusCode::CREATED);
     assert_ne!(etag(&recreated), v2);
     assert_eq!(
-        send(&app, "PUT", doc, &[("if-match", &v2)], Some(json!({"n": 5}))).await.status(),
+        send(
+            &app,
+            "PUT",
+            doc,
+            &[("if-match", &v2)],
+            Some(json!({"n": 5}))
+        )
+        .await
+        .status(),
         StatusCode::PRECONDITION_FAILED
     );
 }
@@ -131,7 +198,14 @@ async fn concurrent_clients_lose_no_update() {
     const INCREMENTS: u64 = 25;
     let app = app();
     let doc = "/docs/counter";
-    let created = send(&app, "PUT", doc, &[("if-none-match", "*")], Some(json!({"n": 0}))).await;
+    let created = send(
+        &app,
+        "PUT",
+        doc,
+        &[("if-none-match", "*")],
+        Some(json!({"n": 0})),
+    )
+    .await;
     assert_eq!(created.status(), StatusCode::CREATED);
 
     let mut tasks = Vec::new();
@@ -144,9 +218,14 @@ async fn concurrent_clients_lose_no_update() {
                     let read = send(&app, "GET", doc, &[], None).await;
                     let tag = etag(&read);
                     let n = json_body(read).await["n"].as_u64().unwrap();
-                    let write =
-                        send(&app, "PUT", doc, &[("if-match", &tag)], Some(json!({"n": n + 1})))
-                            .await;
+                    let write = send(
+                        &app,
+                        "PUT",
+                        doc,
+                        &[("if-match", &tag)],
+                        Some(json!({"n": n + 1})),
+                    )
+                    .await;
                     match write.status() {
                         StatusCode::OK => break,
                         StatusCode::PRECONDITION_FAILED => conflicts += 1,

@@ -11,12 +11,12 @@ mod common;
 
 use std::collections::HashSet;
 use std::convert::Infallible;
-use std::io::{ErrorKind as IoErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use common::proxy::Proxy;
 use optimist::redis::{RedisOptions, RedisStore};
 use optimist::{
     ConflictKind, Expect, Meta, RetryPolicy, SharedStore, StoreError, Version, Versioned,
@@ -866,7 +866,7 @@ async fn server_gone_is_unavailable_and_the_store_reconnects() {
         }
     };
     let proxy = Proxy::start(target, 0);
-    let port = proxy.port;
+    let port = proxy.port();
     let url = format!("redis://127.0.0.1:{port}/{}", info.redis.db);
     assert!(
         info.redis.password.is_none(),
@@ -929,92 +929,4 @@ async fn server_gone_is_unavailable_and_the_store_reconnects() {
         .await
         .expect("writes work again");
     proxy.stop();
-}
-
-/// A minimal blocking TCP proxy (threads and std::net), stoppable to simulate a server going
-/// away: stopping closes the listener and every proxied connection.
-struct Proxy {
-    port: u16,
-    stop: Arc<AtomicBool>,
-    conns: Arc<StdMutex<Vec<TcpStream>>>,
-    acceptor: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Proxy {
-    fn start(target: SocketAddr, port: u16) -> Self {
-        let listener = TcpListener::bind(("127.0.0.1", port)).expect("proxy listener");
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let conns = Arc::new(StdMutex::new(Vec::new()));
-        let acceptor = std::thread::spawn({
-            let (stop, conns) = (Arc::clone(&stop), Arc::clone(&conns));
-            move || {
-                while !stop.load(Ordering::SeqCst) {
-                    match listener.accept() {
-                        Ok((client, _)) => {
-                            client.set_nonblocking(false).unwrap();
-                            let Ok(server) = TcpStream::connect(target) else {
-                                continue;
-                            };
-                            let mut guard = conns.lock().unwrap();
-                            guard.push(client.try_clone().unwrap());
-                            guard.push(server.try_clone().unwrap());
-                            drop(guard);
-                            pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
-                            pipe(server, client);
-                        }
-                        Err(e) if e.kind() == IoErrorKind::WouldBlock => {
-                            std::thread::sleep(Duration::from_millis(5));
-                        }
-                        Err(e) => panic!("proxy accept: {e}"),
-                    }
-                }
-            }
-        });
-        Self {
-            port,
-            stop,
-            conns,
-            acceptor: Some(acceptor),
-        }
-    }
-
-    fn stop(mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(acceptor) = self.acceptor.take() {
-            acceptor.join().unwrap();
-        }
-        for conn in self.conns.lock().unwrap().drain(..) {
-            let _ = conn.shutdown(Shutdown::Both);
-        }
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        for conn in self.conns.lock().unwrap().drain(..) {
-            let _ = conn.shutdown(Shutdown::Both);
-        }
-    }
-}
-
-/// Copies `from` into `to` on a thread until either side closes.
-fn pipe(mut from: TcpStream, mut to: TcpStream) {
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 16 * 1024];
-        loop {
-            match from.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if to.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-        let _ = to.shutdown(Shutdown::Both);
-        let _ = from.shutdown(Shutdown::Both);
-    });
 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the backend tests.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 /// The URL of a backend server from the environment variable `var`.
 ///
 /// Unset: the test prints loudly that it skipped and returns `None`. Set: the test must use

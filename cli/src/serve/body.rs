@@ -1,10 +1,11 @@
-//! Reading a JSON request body: media type (415), size (413), syntax (400).
+//! Reading a JSON request body: media type (415), size (413), time (408), syntax (400).
 
 use axum::body::Body;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
+use super::AppState;
 use super::error::ApiError;
 
 /// `application/json`, for POST and PUT.
@@ -21,13 +22,15 @@ fn has_media_type(headers: &HeaderMap, expected: &str) -> bool {
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(expected))
 }
 
-/// Reads at most `max` bytes of `body` as JSON of media type `media_type`.
+/// Reads at most `state.max_body` bytes of `body`, within `state.read_timeout`, as JSON of
+/// media type `media_type`.
 pub async fn read_json(
     headers: &HeaderMap,
     body: Body,
-    max: usize,
+    state: &AppState,
     media_type: &str,
 ) -> Result<Value, ApiError> {
+    let max = state.max_body;
     if !has_media_type(headers, media_type) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -47,7 +50,16 @@ pub async fn read_json(
     if declared.is_some_and(|n| n > max as u64) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, max).await.map_err(|e| {
+    let timeout = state.read_timeout;
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, max))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the body did not arrive within {timeout:?}"),
+            )
+        })?;
+    let bytes = read.map_err(|e| {
         if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
             || e.to_string().contains("length limit")
         {

@@ -46,8 +46,14 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
             ApiError::Rejection(r) => {
-                if let Rejection::Internal { detail } = &r {
-                    tracing::error!(%detail, "store failure");
+                // The client gets no detail (it may name hosts); the operator gets it here.
+                // (`Indeterminate` is logged with its cause where it is made, in `users`.)
+                match &r {
+                    Rejection::Internal { detail } => tracing::error!(%detail, "store failure"),
+                    Rejection::Unavailable { detail } => {
+                        tracing::warn!(%detail, "store unavailable: 503");
+                    }
+                    _ => {}
                 }
                 r.into_response().map(Body::from)
             }

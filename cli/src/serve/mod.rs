@@ -5,7 +5,9 @@ mod error;
 mod merge_patch;
 mod users;
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -15,6 +17,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::StatusCode;
 use http::header::{ALLOW, CONTENT_TYPE};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use optimist::SharedStore;
 use optimist::http::PROBLEM_JSON;
 use serde_json::Value;
@@ -30,7 +35,14 @@ pub struct AppState {
     pub store: SharedStore<Value>,
     /// The largest body accepted, in bytes.
     pub max_body: usize,
+    /// How long a client may take to send a request's body (slower: 408).
+    pub read_timeout: Duration,
 }
+
+/// The largest request head (request line and headers) accepted, in bytes: larger is a
+/// bare 431 from hyper, which closes the connection. 64 KiB holds an `If-Match` list of
+/// thousands of short tags; common servers allow 8 to 32 KiB.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// `optimist serve` options.
 #[derive(Debug, clap::Args)]
@@ -44,6 +56,11 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes (larger: 413).
     #[arg(long, default_value_t = 1 << 20)]
     pub max_body: usize,
+    /// How long a client may take to send a request's head (slower, or idle that long
+    /// between requests: the connection is closed) and, separately, its body (slower: 408).
+    /// Slow clients cannot hold connections forever.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub read_timeout: Duration,
 }
 
 /// The users API's routes.
@@ -97,6 +114,7 @@ pub async fn run(args: ServeArgs) -> Result<(), crate::CliError> {
     let state = AppState {
         store,
         max_body: args.max_body,
+        read_timeout: args.read_timeout,
     };
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
@@ -113,11 +131,59 @@ pub async fn run(args: ServeArgs) -> Result<(), crate::CliError> {
     let shutdown = shutdown_signal();
     tracing::info!(addr = %local, store = %args.store, "serving the users API");
     println!("listening on http://{local}");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+    serve_http(listener, router(state), args.read_timeout, shutdown)
         .await
         .map_err(crate::CliError::Serve)?;
     tracing::info!("shut down");
+    Ok(())
+}
+
+/// Serves `app` over HTTP/1.1 on `listener` until `shutdown` completes, then stops accepting
+/// and waits for the open connections to finish their requests.
+///
+/// This is what `axum::serve` does, with hyper's limits set: `axum::serve` sets no timer, so
+/// hyper's header read timeout is off and a client sending its head one byte a minute holds
+/// its connection (and task) forever; and hyper's default head buffer is about 400 KiB.
+/// Here a head must arrive within `read_timeout` (also the idle limit between requests on a
+/// kept-alive connection; then the connection is closed) and fit in [`MAX_HEAD_BYTES`]
+/// (larger: 431).
+///
+/// Accept errors (a connection reset before it was accepted, too many open files) are
+/// logged and retried, as `axum::serve` does: it never returns an error today.
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    read_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(read_timeout)
+        .max_header_size(MAX_HEAD_BYTES);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%remote, error = %e, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
     Ok(())
 }
 

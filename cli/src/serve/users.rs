@@ -105,6 +105,9 @@ fn body_expect(version: &Value) -> Result<Expect, ApiError> {
 }
 
 fn store_error(e: StoreError, method: &Method, origin: Origin) -> ApiError {
+    if let StoreError::Indeterminate { key, source } = &e {
+        tracing::warn!(%key, error = %source, "the write's outcome is unknown: 503");
+    }
     ApiError::Rejection(Rejection::from_store_error(e, method, origin))
 }
 
@@ -121,7 +124,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let value = read_json(&headers, body, state.max_body, JSON).await?;
+    let value = read_json(&headers, body, &state, JSON).await?;
     let Document {
         username,
         members: doc,
@@ -198,7 +201,7 @@ pub async fn replace(
     if !is_valid_username(&username) {
         return Err(invalid_username());
     }
-    let value = read_json(&headers, body, state.max_body, JSON).await?;
+    let value = read_json(&headers, body, &state, JSON).await?;
     let Document {
         members: doc,
         version: body_version,
@@ -240,7 +243,7 @@ pub async fn patch(
     if !is_valid_username(&username) {
         return Err(ApiError::not_found(&username));
     }
-    let mut patch = read_json(&headers, body, state.max_body, MERGE_PATCH).await?;
+    let mut patch = read_json(&headers, body, &state, MERGE_PATCH).await?;
     let body_version = patch.as_object_mut().and_then(|p| p.remove(VERSION_MEMBER));
     let origin = write_origin(&pre, body_version.as_ref(), &method)?;
     // A conditional header takes precedence: `_version` is then ignored, as on PUT.

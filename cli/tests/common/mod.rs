@@ -195,6 +195,8 @@ pub struct Request {
     body: Option<Vec<u8>>,
     /// Send the body with chunked transfer coding instead of `Content-Length`.
     chunked: bool,
+    /// How long to wait for the response before failing (default [`TIMEOUT`]).
+    read_timeout: Option<Duration>,
 }
 
 impl Request {
@@ -206,7 +208,14 @@ impl Request {
             headers: Vec::new(),
             body: None,
             chunked: false,
+            read_timeout: None,
         }
+    }
+
+    /// Fails the test if the response takes longer than `limit` (instead of [`TIMEOUT`]).
+    pub fn read_timeout(mut self, limit: Duration) -> Self {
+        self.read_timeout = Some(limit);
+        self
     }
 
     /// Adds a header line (repeat the name to send several lines); the value is raw bytes.
@@ -294,6 +303,9 @@ impl Request {
     /// response received first means the body is never sent.
     pub fn send(&self) -> Response {
         let mut stream = connect(self.addr);
+        if let Some(limit) = self.read_timeout {
+            stream.set_read_timeout(Some(limit)).unwrap();
+        }
         let context = format!("{} {}", self.method, self.path);
         if self.expects_continue() {
             write_all(&mut stream, &self.head_bytes(), &context);
@@ -319,7 +331,8 @@ impl Request {
     }
 }
 
-fn connect(addr: SocketAddr) -> TcpStream {
+/// A new connection to `addr`, with [`TIMEOUT`] as its read and write timeouts.
+pub fn connect(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect_timeout(&addr, TIMEOUT)
         .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
     stream.set_read_timeout(Some(TIMEOUT)).unwrap();
@@ -335,9 +348,76 @@ fn write_all(stream: &mut TcpStream, bytes: &[u8], context: &str) {
 }
 
 fn read_to_end(stream: &mut TcpStream, out: &mut Vec<u8>, context: &str) {
-    stream
-        .read_to_end(out)
-        .unwrap_or_else(|e| panic!("{context}: reading the response failed: {e}"));
+    stream.read_to_end(out).unwrap_or_else(|e| {
+        let hint = if matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ) {
+            format!(
+                " (no complete response within the read timeout of {:?}: the server hangs)",
+                stream.read_timeout().ok().flatten().unwrap_or_default()
+            )
+        } else {
+            String::new()
+        };
+        panic!(
+            "{context}: reading the response failed: {e}{hint}; received so far: {:?}",
+            String::from_utf8_lossy(out)
+        )
+    });
+}
+
+/// Reads from `stream` to EOF and parses the response to a request whose method is
+/// `method`. Fails the test on a read error (a timeout: the server hangs).
+pub fn read_response(stream: &mut TcpStream, method: &str, context: &str) -> Response {
+    let mut raw = Vec::new();
+    read_to_end(stream, &mut raw, context);
+    Response::parse(&raw, method, context)
+}
+
+/// For requests the server may refuse before reading them whole (a huge head or body):
+/// writes `bytes` on a thread of its own, ignoring write errors (the server may close or
+/// reset the connection midway), and reads whatever response arrives. `None` if the
+/// connection ended without a complete response.
+pub fn send_raw_lenient(addr: SocketAddr, bytes: Vec<u8>, method: &str) -> Option<Response> {
+    let stream = connect(addr);
+    let mut writer = stream.try_clone().expect("clone the stream");
+    let sender = std::thread::spawn(move || {
+        for chunk in bytes.chunks(64 * 1024) {
+            if writer.write_all(chunk).is_err() {
+                return;
+            }
+        }
+        let _ = writer.flush();
+    });
+    let mut reader = stream;
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                panic!(
+                    "{method} (lenient raw request): no response within {TIMEOUT:?}: the \
+                     server hangs; received so far: {:?}",
+                    String::from_utf8_lossy(&raw)
+                )
+            }
+            // A reset after the server answered and closed with unread request bytes.
+            Err(_) => break,
+        }
+    }
+    // Unblock the writer if the server stopped reading without closing.
+    let _ = reader.shutdown(std::net::Shutdown::Both);
+    sender.join().expect("the writer thread panicked");
+    find(&raw, b"\r\n\r\n")?;
+    Some(Response::parse(&raw, method, "lenient raw request"))
 }
 
 /// Sends `bytes` exactly as given (a complete request) and reads the response of a

@@ -1,0 +1,556 @@
+//! Faults for the PostgreSQL backend that `backend_postgres.rs` does not inject: the server
+//! restarting between operations and going away (a TCP proxy in front of it,
+//! `tests/common/proxy.rs`), replies lost after a write was carried out, a pool exhausted
+//! by slow writes, and a slow server (`pg_sleep` in a trigger) against the client-side
+//! statement timeout. Each asserts the store reports `Indeterminate` or a clean error (never
+//! a hang, never a wrong success) and recovers once the server is back.
+//!
+//! Long mode: `OPTIMIST_FAULT_ROUNDS=N` repeats the proxy tests' fault cycle N times.
+//!
+//! Needs `OPTIMIST_PG_URL`; skips loudly without it. Every test uses tables (and a trigger
+//! function) of its own, dropped at the end, also on failure.
+#![cfg(all(feature = "postgres", feature = "testkit"))]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::proxy::{Mode, Proxy, rewrite_url};
+use optimist::postgres::{PostgresError, PostgresOptions, PostgresStore};
+use optimist::{Expect, RetryPolicy, StoreError, Version, Versioned, VersionedStore, update_with};
+use tokio::time::Instant;
+use tokio_postgres::NoTls;
+
+const VAR: &str = "OPTIMIST_PG_URL";
+
+/// A plain connection for setting faults up.
+async fn admin(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .expect("admin connection to the server named by OPTIMIST_PG_URL");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+/// Drops a test's objects when it ends (on a thread of its own, so it also works while the
+/// test's runtime is unwinding).
+struct Cleanup {
+    url: String,
+    sql: String,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let (url, sql) = (self.url.clone(), self.sql.clone());
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for cleanup")
+                .block_on(async { admin(&url).await.batch_execute(&sql).await })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("cleanup failed ({}): {dropped:?}", self.sql);
+        }
+    }
+}
+
+/// A store at `url` (perhaps through a proxy) on a fresh table, created now through `admin_url`.
+async fn fresh(
+    admin_url: &str,
+    url: &str,
+    base: &str,
+    options: PostgresOptions,
+) -> (PostgresStore, Cleanup) {
+    let table = common::unique_name(base);
+    let store = PostgresStore::connect(url, options.table(&table))
+        .await
+        .expect("connect");
+    store.migrate().await.expect("create the table");
+    let cleanup = Cleanup {
+        url: admin_url.to_owned(),
+        sql: format!(
+            "DROP TABLE IF EXISTS \"{table}\"; DROP SEQUENCE IF EXISTS \"{}\";",
+            store.sequence()
+        ),
+    };
+    (store, cleanup)
+}
+
+/// Makes every write to `store`'s table sleep on the server (a `BEFORE` trigger calling
+/// `pg_sleep`) for the delay set with [`Slow::set`]; 0 at first.
+struct Slow {
+    control: String,
+    _cleanup: Cleanup,
+}
+
+impl Slow {
+    async fn install(url: &str, store: &PostgresStore) -> Self {
+        let control = common::unique_name("optimist_delay");
+        let function = format!("{control}_fn");
+        let sql = format!(
+            "CREATE TABLE \"{control}\" (delay double precision NOT NULL);
+             INSERT INTO \"{control}\" VALUES (0);
+             CREATE FUNCTION \"{function}\"() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+               PERFORM pg_sleep((SELECT delay FROM \"{control}\"));
+               IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
+               RETURN NEW;
+             END $$;
+             CREATE TRIGGER slow BEFORE INSERT OR UPDATE OR DELETE ON \"{table}\"
+               FOR EACH ROW EXECUTE FUNCTION \"{function}\"();",
+            table = store.table()
+        );
+        admin(url)
+            .await
+            .batch_execute(&sql)
+            .await
+            .expect("install the slow trigger");
+        Self {
+            _cleanup: Cleanup {
+                url: url.to_owned(),
+                sql: format!(
+                    "DROP TRIGGER IF EXISTS slow ON \"{table}\"; \
+                     DROP FUNCTION IF EXISTS \"{function}\"(); DROP TABLE IF EXISTS \"{control}\";",
+                    table = store.table()
+                ),
+            },
+            control,
+        }
+    }
+
+    async fn set(&self, admin: &tokio_postgres::Client, delay: Duration) {
+        admin
+            .execute(
+                &format!("UPDATE \"{}\" SET delay = $1", self.control),
+                &[&delay.as_secs_f64()],
+            )
+            .await
+            .expect("set the delay");
+    }
+}
+
+/// Backends of `application_name` sleeping in `pg_sleep` right now.
+async fn sleepers(admin: &tokio_postgres::Client, application_name: &str) -> i64 {
+    admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE application_name = $1 AND wait_event = 'PgSleep'",
+            &[&application_name],
+        )
+        .await
+        .expect("pg_stat_activity")
+        .get(0)
+}
+
+/// Waits until no backend of `application_name` sleeps: the cancel requests arrived.
+async fn no_sleepers(admin: &tokio_postgres::Client, application_name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sleepers(admin, application_name).await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "a statement of {application_name} still sleeps: it was not cancelled"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Connections of `application_name` open right now.
+async fn connections(admin: &tokio_postgres::Client, application_name: &str) -> i64 {
+    admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            &[&application_name],
+        )
+        .await
+        .expect("pg_stat_activity")
+        .get(0)
+}
+
+fn source_of(err: &StoreError) -> Option<&PostgresError> {
+    let source = match err {
+        StoreError::Unavailable { source }
+        | StoreError::Backend { source }
+        | StoreError::Indeterminate { source, .. } => source,
+        _ => return None,
+    };
+    source.downcast_ref::<PostgresError>()
+}
+
+async fn get_u64(store: &PostgresStore, key: &str) -> Option<(u64, Version)> {
+    let read: Option<Versioned<u64>> = store.get(key).await.expect("get");
+    read.map(|r| (r.value, r.version))
+}
+
+/// Reads `key` until the store answers (the server is back); fails after ~10 s.
+async fn read_until_back(store: &PostgresStore, key: &str) -> Option<(u64, Version)> {
+    for _ in 0..100 {
+        match VersionedStore::<u64>::get(store, key).await {
+            Ok(read) => return read.map(|r| (r.value, r.version)),
+            Err(StoreError::Unavailable { .. }) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(other) => panic!("expected Unavailable until the server is back, got {other:?}"),
+        }
+    }
+    panic!("the store did not recover within ~10 s of the server coming back");
+}
+
+/// `url` through a new proxy; `None` (skipped loudly) when the URL cannot be rewritten.
+fn proxied(url: &str) -> Option<(Proxy, String)> {
+    let Some((target, _)) = rewrite_url(url, 0) else {
+        eprintln!("SKIPPED: cannot put a proxy in front of {url:?} (not HOST:PORT)");
+        return None;
+    };
+    let proxy = Proxy::start(target, 0);
+    let (_, through) = rewrite_url(url, proxy.port()).unwrap();
+    Some((proxy, through))
+}
+
+/// The server restarts between two operations (every connection breaks, the port stays
+/// open), then goes away for a while (connections refused) and comes back on the same port.
+/// Restart: the pool drops the broken connections and the next operations work, or fail
+/// cleanly once. Gone: every operation is Unavailable at once, nothing is written. Back: the
+/// store works again, the whole pool included (16 concurrent increments all land).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_restart_and_outage_between_operations_then_the_store_recovers() {
+    let Some(url) = common::env_url(VAR) else {
+        return;
+    };
+    for _round in 0..common::proxy::fault_rounds() {
+        let Some((proxy, through)) = proxied(&url) else {
+            return;
+        };
+        let (target, port) = (proxy.target(), proxy.port());
+        let options = PostgresOptions::default()
+            .max_size(4)
+            .connect_timeout(Duration::from_secs(1))
+            .wait_timeout(Duration::from_secs(2));
+        let (store, _cleanup) = fresh(&url, &through, "optimist_restart", options).await;
+        let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap();
+
+        // A restart: the connections break while idle, the server is right back.
+        proxy.drop_connections();
+        let write = store.put("k", 2u64, Expect::Version(v1)).await;
+        let now = read_until_back(&store, "k").await.expect("exists");
+        match &write {
+            Ok(v) => assert_eq!(now, (2, *v)),
+            // A broken connection is noticed before sending (Unavailable) or on sending
+            // (Indeterminate: nothing reached the server here, so nothing changed).
+            Err(StoreError::Unavailable { .. } | StoreError::Indeterminate { .. }) => {
+                assert_eq!(now, (1, v1));
+            }
+            Err(other) => panic!("a write after a restart: {other:?}"),
+        }
+        eprintln!("first write after a restart: {write:?}");
+        let v2 = store
+            .put("k", 3u64, Expect::Version(now.1))
+            .await
+            .expect("works after a restart");
+
+        // An outage: nothing listens; every operation is Unavailable, at once.
+        proxy.stop();
+        // The first round may still meet connections that broke with the proxy (a read on one
+        // is Unavailable, a write Unavailable or Indeterminate); then the pool holds none, and
+        // every new connection is refused: Unavailable (Connect), at once.
+        for round in 0..3 {
+            let results = [
+                (
+                    "get",
+                    VersionedStore::<u64>::get(&store, "k").await.map(|_| ()),
+                ),
+                (
+                    "put",
+                    store.put("k", 4u64, Expect::Version(v2)).await.map(|_| ()),
+                ),
+                (
+                    "create",
+                    store.put("new", 4u64, Expect::Absent).await.map(|_| ()),
+                ),
+                (
+                    "delete",
+                    VersionedStore::<u64>::delete(&store, "k", Expect::Version(v2))
+                        .await
+                        .map(|_| ()),
+                ),
+            ];
+            for (what, result) in results {
+                let err = result.expect_err("the server is gone");
+                eprintln!("outage, round {round}, {what}: {err}");
+                let clean = match (round, what) {
+                    (0, "get") => matches!(err, StoreError::Unavailable { .. }),
+                    (0, _) => matches!(
+                        err,
+                        StoreError::Unavailable { .. } | StoreError::Indeterminate { .. }
+                    ),
+                    _ => {
+                        matches!(err, StoreError::Unavailable { .. })
+                            && matches!(source_of(&err), Some(PostgresError::Connect(_)))
+                    }
+                };
+                assert!(clean, "round {round}, {what}: {err:?}");
+            }
+        }
+
+        // Back on the same port.
+        let proxy = Proxy::start(target, port);
+        let now = read_until_back(&store, "k").await;
+        assert_eq!(now.map(|n| n.1), Some(v2), "nothing was written meanwhile");
+        assert_eq!(get_u64(&store, "new").await, None);
+        // The whole pool works: 16 tasks increment k concurrently, all land exactly once.
+        store.put("k", 0u64, Expect::Version(v2)).await.unwrap();
+        let store = Arc::new(store);
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move {
+                    let policy = RetryPolicy::default();
+                    update_with(&*store, "k", &policy, |n: Option<&Versioned<u64>>| {
+                        Ok::<_, std::convert::Infallible>(n.map_or(0, |n| n.value) + 1)
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().expect("an increment after the outage");
+        }
+        assert_eq!(get_u64(&store, "k").await.map(|n| n.0), Some(16));
+        assert!(proxy.accepted() > 0);
+    }
+}
+
+/// Replies are lost: each connection is cut as soon as the server answers. A write on a
+/// ready connection reached the server and was carried out: Indeterminate, and the stored
+/// state is that write's (or, had the server not committed it, the old one, never anything
+/// else). Reads and new connections fail as Unavailable. Then the store recovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_replies_make_writes_indeterminate_then_the_store_recovers() {
+    let Some(url) = common::env_url(VAR) else {
+        return;
+    };
+    for _round in 0..common::proxy::fault_rounds() {
+        let Some((proxy, through)) = proxied(&url) else {
+            return;
+        };
+        // One connection, so the cut write runs on the connection that prepared its statement.
+        let options = PostgresOptions::default()
+            .max_size(1)
+            .connect_timeout(Duration::from_secs(1));
+        let (store, _cleanup) = fresh(&url, &through, "optimist_cut", options).await;
+        let direct = PostgresStore::connect(&url, store.options().clone())
+            .await
+            .unwrap();
+        let mut current = store.put("k", 1u64, Expect::Absent).await.unwrap();
+        current = store
+            .put("k", 2u64, Expect::Version(current))
+            .await
+            .unwrap();
+        store.put("d", 1u64, Expect::Absent).await.unwrap();
+        let d = store.put("d", 2u64, Expect::Any).await.unwrap();
+
+        let mut outcomes = Vec::new();
+        // A conditional update.
+        proxy.set_mode(Mode::CutOnReply);
+        let write = store.put("k", 3u64, Expect::Version(current)).await;
+        let read = VersionedStore::<u64>::get(&store, "k").await;
+        proxy.set_mode(Mode::Forward);
+        assert!(
+            matches!(read, Err(StoreError::Unavailable { .. })),
+            "{read:?}"
+        );
+        let stored = get_u64(&direct, "k").await.expect("exists");
+        match &write {
+            Err(StoreError::Indeterminate { key, .. }) => {
+                assert_eq!(key, "k");
+                assert!(
+                    matches!(
+                        source_of(write.as_ref().unwrap_err()),
+                        Some(PostgresError::ConnectionLost(_))
+                    ),
+                    "{write:?}"
+                );
+                assert!(
+                    stored == (2, current) || (stored.0 == 3 && stored.1 > current),
+                    "{stored:?}"
+                );
+            }
+            other => panic!("a write whose reply was lost: expected Indeterminate, got {other:?}"),
+        }
+        outcomes.push(format!(
+            "conditional update: Indeterminate, stored {stored:?}"
+        ));
+        let recovered = read_until_back(&store, "k").await.expect("exists");
+        assert_eq!(recovered, stored);
+
+        // A conditional delete, on the new connection once it has prepared the statement.
+        let x = store.put("x", 1u64, Expect::Absent).await.unwrap();
+        VersionedStore::<u64>::delete(&store, "x", Expect::Version(x))
+            .await
+            .unwrap();
+        proxy.set_mode(Mode::CutOnReply);
+        let delete = VersionedStore::<u64>::delete(&store, "d", Expect::Version(d)).await;
+        proxy.set_mode(Mode::Forward);
+        let after = get_u64(&direct, "d").await;
+        match &delete {
+            Err(StoreError::Indeterminate { .. }) => {
+                assert!(after.is_none() || after == Some((2, d)), "{after:?}")
+            }
+            other => panic!("a delete whose reply was lost: expected Indeterminate, got {other:?}"),
+        }
+        outcomes.push(format!(
+            "conditional delete: {delete:?} -> stored {after:?}"
+        ));
+
+        // Recovery: a write on the state read works.
+        let now = read_until_back(&store, "k").await.expect("exists");
+        let v = store
+            .put("k", 10u64, Expect::Version(now.1))
+            .await
+            .expect("writes work again");
+        assert_eq!(get_u64(&direct, "k").await, Some((10, v)));
+        assert!(proxy.cuts() >= 2, "the proxy cut the replies");
+        eprintln!("lost replies: {outcomes:#?}");
+    }
+}
+
+/// Slow writes (500 ms each on the server) exhaust a pool of 2: the callers that find no
+/// connection within the wait timeout get Unavailable (PoolExhausted), never a hang, and
+/// nothing of theirs is written; the others succeed. Once the server is fast again, every
+/// caller succeeds: no connection leaked, and the pool never opened more than 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhausted_pool_fails_cleanly_and_recovers() {
+    let Some(url) = common::env_url(VAR) else {
+        return;
+    };
+    let app = common::unique_name("optimist_pool_fault");
+    let options = PostgresOptions::default()
+        .max_size(2)
+        .wait_timeout(Duration::from_millis(200))
+        .statement_timeout(Duration::from_secs(10))
+        .application_name(&app);
+    let (store, _cleanup) = fresh(&url, &url, "optimist_exhaust", options).await;
+    let slow = Slow::install(&url, &store).await;
+    let admin = admin(&url).await;
+    slow.set(&admin, Duration::from_millis(500)).await;
+
+    let store = Arc::new(store);
+    let burst = |round: u64| {
+        let tasks: Vec<_> = (0..12u64)
+            .map(|i| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move {
+                    let key = format!("k{i}");
+                    (key.clone(), store.put(&key, round, Expect::Any).await)
+                })
+            })
+            .collect();
+        async move {
+            let mut results = Vec::new();
+            for task in tasks {
+                results.push(task.await.unwrap());
+            }
+            results
+        }
+    };
+    let results = burst(1).await;
+    let mut exhausted = 0;
+    for (key, result) in &results {
+        match result {
+            Ok(v) => assert_eq!(get_u64(&store, key).await, Some((1, *v))),
+            Err(err @ StoreError::Unavailable { .. }) => {
+                assert!(
+                    matches!(source_of(err), Some(PostgresError::PoolExhausted { .. })),
+                    "{err:?}"
+                );
+                assert_eq!(get_u64(&store, key).await, None, "{key} was written anyway");
+                exhausted += 1;
+            }
+            Err(other) => panic!("{key}: expected success or PoolExhausted, got {other:?}"),
+        }
+    }
+    // 12 writes of 500 ms on 2 connections cannot all start within 200 ms.
+    assert!(exhausted >= 1, "{results:?}");
+    assert!(exhausted < 12, "at least the first writes got a connection");
+    assert!(
+        connections(&admin, &app).await <= 2,
+        "the pool opened more than 2 connections"
+    );
+
+    slow.set(&admin, Duration::ZERO).await;
+    for (key, result) in burst(2).await {
+        let v = result.unwrap_or_else(|e| panic!("{key} after the slow phase: {e}"));
+        assert_eq!(get_u64(&store, &key).await, Some((2, v)));
+    }
+    eprintln!("exhausted pool: {exhausted} of 12 callers got PoolExhausted, then all 12 succeeded");
+}
+
+/// A server slow to carry out writes (`pg_sleep` of 3 s in a trigger) against a client-side
+/// statement timeout of 300 ms: each kind of write is Indeterminate (Timeout); the store
+/// cancels the statement on the server, so none of them happened; reads keep working; a
+/// write slower than usual but within the timeout succeeds; and with the server fast again
+/// everything works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_server_against_the_statement_timeout_then_the_store_recovers() {
+    let Some(url) = common::env_url(VAR) else {
+        return;
+    };
+    let app = common::unique_name("optimist_sleep");
+    let timeout = Duration::from_millis(300);
+    let options = PostgresOptions::default()
+        .statement_timeout(timeout)
+        .application_name(&app);
+    let (store, _cleanup) = fresh(&url, &url, "optimist_sleep", options).await;
+    let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap();
+    let slow = Slow::install(&url, &store).await;
+    let admin = admin(&url).await;
+    slow.set(&admin, Duration::from_secs(3)).await;
+
+    let writes: [(&str, Result<Option<Version>, StoreError>); 4] = [
+        (
+            "update",
+            store.put("k", 2u64, Expect::Version(v1)).await.map(Some),
+        ),
+        ("upsert", store.put("k", 3u64, Expect::Any).await.map(Some)),
+        (
+            "create",
+            store.put("new", 4u64, Expect::Absent).await.map(Some),
+        ),
+        (
+            "delete",
+            VersionedStore::<u64>::delete(&store, "k", Expect::Version(v1)).await,
+        ),
+    ];
+    for (what, result) in &writes {
+        let err = result.as_ref().expect_err(what);
+        assert!(
+            matches!(err, StoreError::Indeterminate { .. }),
+            "{what}: {err:?}"
+        );
+        assert!(
+            matches!(source_of(err), Some(PostgresError::Timeout(t)) if *t == timeout),
+            "{what}: {err:?}"
+        );
+    }
+    // Reads run no trigger: they work while writes are slow.
+    assert_eq!(get_u64(&store, "k").await, Some((1, v1)));
+    no_sleepers(&admin, &app).await;
+    // Cancelled on the server: none of them happened.
+    assert_eq!(get_u64(&store, "k").await, Some((1, v1)));
+    assert_eq!(get_u64(&store, "new").await, None);
+
+    // Slower than usual but within the timeout: fine.
+    slow.set(&admin, Duration::from_millis(20)).await;
+    let v2 = store
+        .put("k", 5u64, Expect::Version(v1))
+        .await
+        .expect("a write within the timeout");
+    slow.set(&admin, Duration::ZERO).await;
+    let v3 = store.put("k", 6u64, Expect::Version(v2)).await.unwrap();
+    assert_eq!(get_u64(&store, "k").await, Some((6, v3)));
+    store.put("new", 7u64, Expect::Absent).await.unwrap();
+}
