@@ -190,9 +190,16 @@ impl<'a> Iterator for EntityTags<'a> {
     }
 }
 
-/// Whether a field value, trimmed of whitespace, is exactly `*`.
+/// Whether a field value, trimmed of optional whitespace (SP / HTAB, as between list
+/// elements), is exactly `*`.
 pub(crate) fn is_star(value: &[u8]) -> bool {
-    value.trim_ascii() == b"*"
+    let start = value
+        .iter()
+        .position(|&b| !is_ows(b))
+        .unwrap_or(value.len());
+    value[start..]
+        .strip_prefix(b"*")
+        .is_some_and(|rest| rest.iter().copied().all(is_ows))
 }
 
 /// A parsed `If-Match` / `If-None-Match`: `*`, or the list of tags over all field lines.

@@ -230,7 +230,11 @@ impl Problem {
 pub fn conflict_from_response<B: AsRef<[u8]>>(
     response: &Response<B>,
 ) -> Result<Conflict, ProblemError> {
-    let problem = Problem::from_response(response)?;
+    let mut problem = Problem::from_response(response)?;
+    // `status` is optional in a problem body (RFC 9457 3.1.2): without it, the response's.
+    if problem.status == 0 {
+        problem.status = response.status().as_u16();
+    }
     let etag = response.headers().get(ETAG).and_then(|v| v.to_str().ok());
     problem.to_conflict(etag).ok_or(ProblemError::NotAConflict {
         status: response.status(),
