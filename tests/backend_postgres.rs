@@ -14,73 +14,15 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use common::postgres::{Cleanup, admin, fresh, get_u64, source_of};
 use optimist::postgres::{MAX_KEY_LEN, PostgresError, PostgresOptions, PostgresStore};
 use optimist::testkit::{run_all, unique_prefix};
 use optimist::{
-    ConflictKind, Expect, RetryPolicy, StoreError, Version, Versioned, VersionedStore, update_with,
+    ConflictKind, Expect, RetryPolicy, StoreError, Versioned, VersionedStore, update_with,
 };
 use tokio::time::Instant;
-use tokio_postgres::NoTls;
 
 const VAR: &str = "OPTIMIST_PG_URL";
-
-/// A store on a fresh table, and a guard that drops the table and its sequence when the
-/// test ends, whether it passed or not.
-async fn fresh(url: &str, base: &str, options: PostgresOptions) -> (PostgresStore, Cleanup) {
-    let table = common::unique_name(base);
-    let store = PostgresStore::connect(url, options.table(&table))
-        .await
-        .expect("connect");
-    let cleanup = Cleanup {
-        url: url.to_owned(),
-        table,
-        sequence: store.sequence().to_owned(),
-    };
-    (store, cleanup)
-}
-
-/// Drops a test's table and sequence on drop (on a thread of its own, so it also works
-/// while the test's runtime is unwinding).
-struct Cleanup {
-    url: String,
-    table: String,
-    sequence: String,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let url = self.url.clone();
-        let sql = format!(
-            "DROP TABLE IF EXISTS \"{}\"; DROP SEQUENCE IF EXISTS \"{}\";",
-            self.table, self.sequence
-        );
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime for cleanup");
-            runtime.block_on(async {
-                let admin = admin(&url).await;
-                admin.batch_execute(&sql).await
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop test table {}: {dropped:?}", self.table);
-        }
-    }
-}
-
-/// A plain connection for setting up faults (locks, terminating backends).
-async fn admin(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .expect("admin connection to the server named by OPTIMIST_PG_URL");
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
-}
 
 /// Waits until a backend of `application_name` waits for a lock, and returns its pid.
 ///
@@ -130,29 +72,12 @@ async fn no_lock_waiter(admin: &tokio_postgres::Client, application_name: &str) 
     }
 }
 
-fn source_of(err: &StoreError) -> Option<&PostgresError> {
-    let source = match err {
-        StoreError::Unavailable { source }
-        | StoreError::Backend { source }
-        | StoreError::Indeterminate { source, .. } => source,
-        _ => return None,
-    };
-    source.downcast_ref::<PostgresError>()
-}
-
-async fn get_u64(store: &PostgresStore, key: &str) -> Option<(u64, Version)> {
-    let read: Option<Versioned<u64>> = store.get(key).await.expect("get");
-    read.map(|r| (r.value, r.version))
-}
-
-// --- the conformance kit ----------------------------------------------------------------------
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn passes_the_kit_for_u64() {
     let Some(url) = common::env_url(VAR) else {
         return;
     };
-    let (store, _cleanup) = fresh(&url, "kit_u64", PostgresOptions::default()).await;
+    let (store, _cleanup) = fresh(&url, &url, "kit_u64", PostgresOptions::default()).await;
     run_all::<u64, _>(&Arc::new(store), &unique_prefix("pg")).await;
 }
 
@@ -161,7 +86,7 @@ async fn passes_the_kit_for_json_and_strings() {
     let Some(url) = common::env_url(VAR) else {
         return;
     };
-    let (store, _cleanup) = fresh(&url, "kit_json", PostgresOptions::default()).await;
+    let (store, _cleanup) = fresh(&url, &url, "kit_json", PostgresOptions::default()).await;
     let store = Arc::new(store);
     run_all::<serde_json::Value, _>(&store, &unique_prefix("pg-json")).await;
     run_all::<String, _>(&store, &unique_prefix("pg-string")).await;
@@ -177,7 +102,7 @@ async fn two_store_objects_race_to_exactly_200() {
     let Some(url) = common::env_url(VAR) else {
         return;
     };
-    let (a, _cleanup) = fresh(&url, "race", PostgresOptions::default().max_size(4)).await;
+    let (a, _cleanup) = fresh(&url, &url, "race", PostgresOptions::default().max_size(4)).await;
     let b = PostgresStore::connect(&url, a.options().clone())
         .await
         .expect("second store");
@@ -229,7 +154,7 @@ async fn second_store_object_sees_the_data_and_never_reuses_versions() {
     let Some(url) = common::env_url(VAR) else {
         return;
     };
-    let (a, _cleanup) = fresh(&url, "reopen", PostgresOptions::default()).await;
+    let (a, _cleanup) = fresh(&url, &url, "reopen", PostgresOptions::default()).await;
     let b = PostgresStore::connect(&url, a.options().clone())
         .await
         .expect("second store");
@@ -337,7 +262,7 @@ async fn longest_key_sql_lookalikes_and_codec_errors() {
     let Some(url) = common::env_url(VAR) else {
         return;
     };
-    let (store, _cleanup) = fresh(&url, "keys", PostgresOptions::default()).await;
+    let (store, _cleanup) = fresh(&url, &url, "keys", PostgresOptions::default()).await;
     // Multi-byte characters up to exactly MAX_KEY_LEN bytes.
     let longest = format!("{}{}", "é".repeat(MAX_KEY_LEN / 2 - 1), "xy");
     assert_eq!(longest.len(), MAX_KEY_LEN);
@@ -425,11 +350,7 @@ async fn longest_table_name_works() {
     let store = PostgresStore::connect(&url, PostgresOptions::default().table(&name))
         .await
         .expect("63 characters are fine");
-    let _cleanup = Cleanup {
-        url: url.clone(),
-        table: name.clone(),
-        sequence: store.sequence().to_owned(),
-    };
+    let _cleanup = Cleanup::dropping(&url, &name, store.sequence());
     assert!(store.sequence().len() <= 63);
     let v = store.put("k", 1u64, Expect::Absent).await.expect("put");
     assert_eq!(get_u64(&store, "k").await, Some((1, v)));
@@ -445,6 +366,7 @@ async fn migrate_is_explicit_concurrent_and_idempotent() {
         return;
     };
     let (first, _cleanup) = fresh(
+        &url,
         &url,
         "migrate",
         PostgresOptions::default().create_schema(false),
@@ -563,7 +485,7 @@ async fn exhausted_pool_is_unavailable_after_the_wait_timeout() {
         .wait_timeout(Duration::from_millis(200))
         .statement_timeout(Duration::from_secs(20))
         .application_name(&app);
-    let (store, _cleanup) = fresh(&url, "pool", options).await;
+    let (store, _cleanup) = fresh(&url, &url, "pool", options).await;
     let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap();
     let observer = admin(&url).await;
     let mut admin = admin(&url).await;
@@ -617,7 +539,7 @@ async fn client_timeout_makes_a_write_indeterminate_and_a_read_unavailable() {
     let options = PostgresOptions::default()
         .statement_timeout(timeout)
         .application_name(&app);
-    let (store, _cleanup) = fresh(&url, "timeout", options).await;
+    let (store, _cleanup) = fresh(&url, &url, "timeout", options).await;
     let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap();
 
     let observer = admin(&url).await;
@@ -713,7 +635,7 @@ async fn connection_terminated_during_cas_is_indeterminate() {
     let options = PostgresOptions::default()
         .statement_timeout(Duration::from_secs(20))
         .application_name(&app);
-    let (store, _cleanup) = fresh(&url, "fault", options).await;
+    let (store, _cleanup) = fresh(&url, &url, "fault", options).await;
     let table = store.table().to_owned();
     let observer = admin(&url).await;
     let mut admin = admin(&url).await;
@@ -826,7 +748,8 @@ async fn racing_upserts_leave_the_largest_version() {
     let Some(url) = common::env_url(VAR) else {
         return;
     };
-    let (store, _cleanup) = fresh(&url, "upsert", PostgresOptions::default().max_size(8)).await;
+    let (store, _cleanup) =
+        fresh(&url, &url, "upsert", PostgresOptions::default().max_size(8)).await;
     let tasks: Vec<_> = (0..8u64)
         .map(|t| {
             let store = store.clone();
@@ -869,7 +792,7 @@ async fn dropped_operation_is_cancelled_and_its_connection_discarded() {
         .max_size(1)
         .statement_timeout(Duration::from_secs(20))
         .application_name(&app);
-    let (store, _cleanup) = fresh(&url, "dropped", options).await;
+    let (store, _cleanup) = fresh(&url, &url, "dropped", options).await;
     let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap();
     let observer = admin(&url).await;
     let mut admin = admin(&url).await;
@@ -910,7 +833,7 @@ async fn blocked_write_gets_a_version_above_the_one_it_waited_for() {
     };
     let app = common::unique_name("optimist_order");
     let options = PostgresOptions::default().application_name(&app);
-    let (store, _cleanup) = fresh(&url, "order", options).await;
+    let (store, _cleanup) = fresh(&url, &url, "order", options).await;
     let observer = admin(&url).await;
     let mut admin = admin(&url).await;
     for expect in [Expect::Any, Expect::Exists] {

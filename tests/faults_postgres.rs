@@ -16,68 +16,23 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::proxy::{Mode, Proxy, rewrite_url};
+use common::postgres::{Cleanup, admin, get_u64, source_of};
+use common::proxy::{Mode, Proxy, proxied};
 use optimist::postgres::{PostgresError, PostgresOptions, PostgresStore};
 use optimist::{Expect, RetryPolicy, StoreError, Version, Versioned, VersionedStore, update_with};
 use tokio::time::Instant;
-use tokio_postgres::NoTls;
 
 const VAR: &str = "OPTIMIST_PG_URL";
 
-/// A plain connection for setting faults up.
-async fn admin(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .expect("admin connection to the server named by OPTIMIST_PG_URL");
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
-}
-
-/// Drops a test's objects when it ends (on a thread of its own, so it also works while the
-/// test's runtime is unwinding).
-struct Cleanup {
-    url: String,
-    sql: String,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let (url, sql) = (self.url.clone(), self.sql.clone());
-        let dropped = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime for cleanup")
-                .block_on(async { admin(&url).await.batch_execute(&sql).await })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("cleanup failed ({}): {dropped:?}", self.sql);
-        }
-    }
-}
-
-/// A store at `url` (perhaps through a proxy) on a fresh table, created now through `admin_url`.
-async fn fresh(
+/// A store on a fresh table created now (the faults must not hit first-use schema creation).
+async fn fresh_migrated(
     admin_url: &str,
     url: &str,
     base: &str,
     options: PostgresOptions,
 ) -> (PostgresStore, Cleanup) {
-    let table = common::unique_name(base);
-    let store = PostgresStore::connect(url, options.table(&table))
-        .await
-        .expect("connect");
+    let (store, cleanup) = common::postgres::fresh(admin_url, url, base, options).await;
     store.migrate().await.expect("create the table");
-    let cleanup = Cleanup {
-        url: admin_url.to_owned(),
-        sql: format!(
-            "DROP TABLE IF EXISTS \"{table}\"; DROP SEQUENCE IF EXISTS \"{}\";",
-            store.sequence()
-        ),
-    };
     (store, cleanup)
 }
 
@@ -111,14 +66,14 @@ impl Slow {
             .await
             .expect("install the slow trigger");
         Self {
-            _cleanup: Cleanup {
-                url: url.to_owned(),
-                sql: format!(
+            _cleanup: Cleanup::running(
+                url,
+                format!(
                     "DROP TRIGGER IF EXISTS slow ON \"{table}\"; \
                      DROP FUNCTION IF EXISTS \"{function}\"(); DROP TABLE IF EXISTS \"{control}\";",
                     table = store.table()
                 ),
-            },
+            ),
             control,
         }
     }
@@ -171,22 +126,6 @@ async fn connections(admin: &tokio_postgres::Client, application_name: &str) -> 
         .get(0)
 }
 
-fn source_of(err: &StoreError) -> Option<&PostgresError> {
-    let source = match err {
-        StoreError::Unavailable { source }
-        | StoreError::Backend { source }
-        | StoreError::Indeterminate { source, .. } => source,
-        _ => return None,
-    };
-    source.downcast_ref::<PostgresError>()
-}
-
-async fn get_u64(store: &PostgresStore, key: &str) -> Option<(u64, Version)> {
-    let read: Option<Versioned<u64>> = store.get(key).await.expect("get");
-    read.map(|r| (r.value, r.version))
-}
-
-/// Reads `key` until the store answers (the server is back); fails after ~10 s.
 async fn read_until_back(store: &PostgresStore, key: &str) -> Option<(u64, Version)> {
     for _ in 0..100 {
         match VersionedStore::<u64>::get(store, key).await {
@@ -198,17 +137,6 @@ async fn read_until_back(store: &PostgresStore, key: &str) -> Option<(u64, Versi
         }
     }
     panic!("the store did not recover within ~10 s of the server coming back");
-}
-
-/// `url` through a new proxy; `None` (skipped loudly) when the URL cannot be rewritten.
-fn proxied(url: &str) -> Option<(Proxy, String)> {
-    let Some((target, _)) = rewrite_url(url, 0) else {
-        eprintln!("SKIPPED: cannot put a proxy in front of {url:?} (not HOST:PORT)");
-        return None;
-    };
-    let proxy = Proxy::start(target, 0);
-    let (_, through) = rewrite_url(url, proxy.port()).unwrap();
-    Some((proxy, through))
 }
 
 /// The server restarts between two operations (every connection breaks, the port stays
@@ -230,7 +158,7 @@ async fn server_restart_and_outage_between_operations_then_the_store_recovers() 
             .max_size(4)
             .connect_timeout(Duration::from_secs(1))
             .wait_timeout(Duration::from_secs(2));
-        let (store, _cleanup) = fresh(&url, &through, "optimist_restart", options).await;
+        let (store, _cleanup) = fresh_migrated(&url, &through, "optimist_restart", options).await;
         let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap();
 
         // A restart: the connections break while idle, the server is right back.
@@ -341,7 +269,7 @@ async fn lost_replies_make_writes_indeterminate_then_the_store_recovers() {
         let options = PostgresOptions::default()
             .max_size(1)
             .connect_timeout(Duration::from_secs(1));
-        let (store, _cleanup) = fresh(&url, &through, "optimist_cut", options).await;
+        let (store, _cleanup) = fresh_migrated(&url, &through, "optimist_cut", options).await;
         let direct = PostgresStore::connect(&url, store.options().clone())
             .await
             .unwrap();
@@ -433,7 +361,7 @@ async fn exhausted_pool_fails_cleanly_and_recovers() {
         .wait_timeout(Duration::from_millis(200))
         .statement_timeout(Duration::from_secs(10))
         .application_name(&app);
-    let (store, _cleanup) = fresh(&url, &url, "optimist_exhaust", options).await;
+    let (store, _cleanup) = fresh_migrated(&url, &url, "optimist_exhaust", options).await;
     let slow = Slow::install(&url, &store).await;
     let admin = admin(&url).await;
     slow.set(&admin, Duration::from_millis(500)).await;
@@ -504,7 +432,7 @@ async fn slow_server_against_the_statement_timeout_then_the_store_recovers() {
     let options = PostgresOptions::default()
         .statement_timeout(timeout)
         .application_name(&app);
-    let (store, _cleanup) = fresh(&url, &url, "optimist_sleep", options).await;
+    let (store, _cleanup) = fresh_migrated(&url, &url, "optimist_sleep", options).await;
     let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap();
     let slow = Slow::install(&url, &store).await;
     let admin = admin(&url).await;

@@ -17,7 +17,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::proxy::{Mode, Proxy, rewrite_url};
+use common::proxy::{Mode, proxied};
 use optimist::redis::{RedisOptions, RedisStore};
 use optimist::{Expect, StoreError, Version, Versioned, VersionedStore};
 
@@ -115,17 +115,6 @@ async fn client_id(store: &RedisStore) -> i64 {
         .query_async(&mut store.connection_manager())
         .await
         .expect("CLIENT ID")
-}
-
-/// `url` through a new proxy; `None` (skipped loudly) when the URL cannot be rewritten.
-fn proxied(url: &str) -> Option<(Proxy, String)> {
-    let Some((target, _)) = rewrite_url(url, 0) else {
-        eprintln!("SKIPPED: cannot put a proxy in front of {url:?} (not HOST:PORT)");
-        return None;
-    };
-    let proxy = Proxy::start(target, 0);
-    let (_, through) = rewrite_url(url, proxy.port()).unwrap();
-    Some((proxy, through))
 }
 
 /// After a fault, the connection answers each request with its own reply: writes and reads

@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::proxy::{Mode, Proxy, fault_rounds, rewrite_url};
+use common::proxy::{Mode, Proxy, fault_rounds, proxied};
 use common::{env_url, unique_name};
 use optimist::VersionedStore;
 use optimist::postgres::{PostgresOptions, PostgresStore};
@@ -50,16 +50,6 @@ where
         }
     }
     total
-}
-
-fn proxied(url: &str) -> Option<(Proxy, String)> {
-    let Some((target, _)) = rewrite_url(url, 0) else {
-        eprintln!("SKIPPED: cannot put a proxy in front of {url:?}");
-        return None;
-    };
-    let proxy = Proxy::start(target, 0);
-    let (_, through) = rewrite_url(url, proxy.port()).expect("rewritable");
-    Some((proxy, through))
 }
 
 fn assert_faults_happened(name: &str, report: &HistoryReport) {

@@ -1,6 +1,8 @@
 //! Helpers shared by the backend tests.
 #![allow(dead_code)]
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod proxy;
 
 /// The URL of a backend server from the environment variable `var`.

@@ -270,3 +270,15 @@ pub fn rewrite_url(url: &str, port: u16) -> Option<(SocketAddr, String)> {
         format!("{scheme}://{userinfo}127.0.0.1:{port}{path}"),
     ))
 }
+
+/// `url` through a new proxy, with the URL to reach it; `None` (skipped loudly) when the URL
+/// cannot be rewritten.
+pub fn proxied(url: &str) -> Option<(Proxy, String)> {
+    let Some((target, _)) = rewrite_url(url, 0) else {
+        eprintln!("SKIPPED: cannot put a proxy in front of {url:?} (not HOST:PORT)");
+        return None;
+    };
+    let proxy = Proxy::start(target, 0);
+    let (_, through) = rewrite_url(url, proxy.port()).expect("a URL rewritten once rewrites again");
+    Some((proxy, through))
+}
