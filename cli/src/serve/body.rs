@@ -61,7 +61,6 @@ pub async fn read_json(
         })?;
     let bytes = read.map_err(|e| {
         if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-            || e.to_string().contains("length limit")
         {
             too_large()
         } else {
