@@ -1,4 +1,4 @@
-//! The in-memory store: sharded `parking_lot` locks, one hash per operation, per-shard
+//! The in-memory store: sharded `parking_lot` mutexes, one hash per operation, per-shard
 //! version counters interleaved so versions are unique store-wide.
 
 use std::future::{Future, ready};
@@ -7,19 +7,23 @@ use std::time::SystemTime;
 
 use hashbrown::HashTable;
 
-use crate::sync::RwLock;
+use crate::sync::Mutex;
 use crate::{Conflict, Expect, Meta, StoreError, Version, Versioned, VersionedStore};
 
 /// An in-process [`VersionedStore`]: the default backend.
 ///
-/// Keys are spread over a power-of-two number of shards, each a `parking_lot::RwLock` over a
+/// Keys are spread over a power-of-two number of shards, each a `parking_lot::Mutex` over a
 /// hash table padded to its own cache lines; an operation hashes the key once and locks one
 /// shard, so there is no global lock. The compare and the write happen under the shard's
-/// write lock. Versions come from a counter per shard, interleaved with the shard index
+/// lock. Versions come from a counter per shard, interleaved with the shard index
 /// (`counter << shard_bits | shard`), so they are unique across the whole store, increase
 /// for every key, are never reused after delete and re-create, and no cache line is shared
 /// by all writers. Updating an existing key allocates nothing; the old value is dropped after
 /// the lock is released.
+///
+/// Reads clone the value while holding the shard's lock, and readers of one shard take turns
+/// (a mutex, not a reader-writer lock: for critical sections this short it is faster, above
+/// all on a hot key). For large values store `Arc<T>`, so a read is a reference-count bump.
 ///
 /// Besides the async trait it offers synchronous methods (`get_sync`, `put_sync`, ...) for
 /// code that is not async; the trait's futures are ready at once.
@@ -37,7 +41,7 @@ use crate::{Conflict, Expect, Meta, StoreError, Version, Versioned, VersionedSto
 /// assert!(v3 > v2); // never reused: an old ETag can't match the new incarnation
 /// ```
 pub struct MemoryStore<V> {
-    shards: Box<[Padded<RwLock<Shard<V>>>]>,
+    shards: Box<[Padded<Mutex<Shard<V>>>]>,
     hasher: foldhash::fast::RandomState,
     shard_bits: u32,
 }
@@ -102,7 +106,7 @@ impl<V> MemoryStore<V> {
         let shard_bits = n.trailing_zeros();
         let shards = (0..n)
             .map(|_| {
-                Padded(RwLock::new(Shard {
+                Padded(Mutex::new(Shard {
                     table: HashTable::new(),
                     next: 1,
                 }))
@@ -128,7 +132,7 @@ impl<V> MemoryStore<V> {
     /// assert_eq!(store.len(), 1);
     /// ```
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.0.read().table.len()).sum()
+        self.shards.iter().map(|s| s.0.lock().table.len()).sum()
     }
 
     /// Whether no key is stored.
@@ -152,7 +156,7 @@ impl<V> MemoryStore<V> {
     /// ```
     pub fn head_sync(&self, key: &str) -> Option<Meta> {
         let (hash, idx) = self.locate(key);
-        let shard = self.shards[idx].0.read();
+        let shard = self.shards[idx].0.lock();
         shard.table.find(hash, |e| &*e.key == key).map(|e| Meta {
             version: e.version,
             last_modified: e.last_modified,
@@ -171,7 +175,7 @@ impl<V> MemoryStore<V> {
     pub fn put_sync(&self, key: &str, value: V, expect: Expect) -> Result<Version, StoreError> {
         let (hash, idx) = self.locate(key);
         let now = crate::clock::now();
-        let mut guard = self.shards[idx].0.write();
+        let mut guard = self.shards[idx].0.lock();
         let shard = &mut *guard;
         let (version, old) = match shard.table.find_mut(hash, |e| &*e.key == key) {
             Some(entry) => {
@@ -225,7 +229,7 @@ impl<V> MemoryStore<V> {
     /// ```
     pub fn delete_sync(&self, key: &str, expect: Expect) -> Result<Option<Version>, StoreError> {
         let (hash, idx) = self.locate(key);
-        let mut guard = self.shards[idx].0.write();
+        let mut guard = self.shards[idx].0.lock();
         match guard.table.find_entry(hash, |e| &*e.key == key) {
             Ok(occupied) => {
                 let current = occupied.get().version;
@@ -261,7 +265,7 @@ impl<V: Clone> MemoryStore<V> {
     /// ```
     pub fn get_sync(&self, key: &str) -> Option<Versioned<V>> {
         let (hash, idx) = self.locate(key);
-        let shard = self.shards[idx].0.read();
+        let shard = self.shards[idx].0.lock();
         shard
             .table
             .find(hash, |e| &*e.key == key)

@@ -1,37 +1,37 @@
 //! The lock the memory store is built on, swappable for model checking.
 //!
-//! Normally `parking_lot::RwLock`. Built with `RUSTFLAGS="--cfg optimist_shuttle"` it is a
-//! thin wrapper over [shuttle](https://docs.rs/shuttle)'s `RwLock` with the same
-//! `read()` / `write()` shape, so `tests/shuttle.rs` can explore the store's interleavings
-//! deterministically. The memory store has no hand-written atomics (versions come from a
-//! per-shard counter under the shard's write lock), so the lock is the only thing to swap.
+//! Normally `parking_lot::Mutex`. Built with `RUSTFLAGS="--cfg optimist_shuttle"` it is a
+//! thin wrapper over [shuttle](https://docs.rs/shuttle)'s `Mutex` with the same non-poisoning
+//! `lock()`, so `tests/shuttle.rs` can explore the store's interleavings deterministically.
+//! The memory store has no hand-written atomics (versions come from a per-shard counter under
+//! the shard's lock), so the lock is the only thing to swap.
+//!
+//! Why a mutex and not a reader-writer lock: the store's critical sections are a hash probe
+//! and a copy (tens of nanoseconds), so concurrent readers gain nothing from sharing the lock
+//! (each still writes the lock word, and the cache line bounces either way), while a
+//! reader-writer lock lets two threads read the same version of a hot key at once and then
+//! conflict on the write. `benches/README.md` has the measurements.
 
 #[cfg(not(optimist_shuttle))]
-pub(crate) use parking_lot::RwLock;
+pub(crate) use parking_lot::Mutex;
 
 #[cfg(optimist_shuttle)]
-pub(crate) use shuttle_lock::RwLock;
+pub(crate) use shuttle_lock::Mutex;
 
 #[cfg(optimist_shuttle)]
 mod shuttle_lock {
-    /// `shuttle::sync::RwLock` with `parking_lot`'s non-poisoning `read()` / `write()`.
+    /// `shuttle::sync::Mutex` with `parking_lot`'s non-poisoning `lock()`.
     #[derive(Debug, Default)]
-    pub(crate) struct RwLock<T>(shuttle::sync::RwLock<T>);
+    pub(crate) struct Mutex<T>(shuttle::sync::Mutex<T>);
 
-    impl<T> RwLock<T> {
+    impl<T> Mutex<T> {
         pub(crate) fn new(value: T) -> Self {
-            Self(shuttle::sync::RwLock::new(value))
+            Self(shuttle::sync::Mutex::new(value))
         }
 
-        pub(crate) fn read(&self) -> shuttle::sync::RwLockReadGuard<'_, T> {
+        pub(crate) fn lock(&self) -> shuttle::sync::MutexGuard<'_, T> {
             self.0
-                .read()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-        }
-
-        pub(crate) fn write(&self) -> shuttle::sync::RwLockWriteGuard<'_, T> {
-            self.0
-                .write()
+                .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
         }
     }

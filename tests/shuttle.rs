@@ -20,7 +20,7 @@
 //! file's contents>")`); `failures_are_found_and_replay_exactly` below does just that.
 //!
 //! There are no hand-written atomics in the memory store (versions come from a per-shard
-//! counter under the shard's write lock), so loom has nothing to check beyond what the lock
+//! counter under the shard's lock), so loom has nothing to check beyond what the lock
 //! swap gives shuttle.
 #![cfg(optimist_shuttle)]
 
@@ -302,7 +302,8 @@ fn reads_never_go_back_in_versions() {
 
 /// A deliberately broken increment (read, then write unconditionally): two threads can both
 /// read 0 and both write 1. It only loses an update if a thread is preempted between the
-/// read lock and the write lock, which shuttle can only do when the store's lock is its own.
+/// read and the write (two separate lock acquisitions), which shuttle can only do when the
+/// store's lock is its own.
 fn broken_increments() {
     let store = Arc::new(MemoryStore::<u64>::with_shards(1));
     let handles: Vec<_> = (0..2)
