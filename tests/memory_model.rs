@@ -25,8 +25,18 @@ use optimist::{
 use proptest::prelude::*;
 use proptest::sample::Index;
 
-/// A small key space so operations collide often; one key is deliberately awkward.
-const KEYS: [&str; 4] = ["a", "b", "user:1", "a\"b;\n\u{e9}"];
+/// A small key space so operations collide often: short keys (one deliberately awkward), and
+/// keys around the store's 24-byte inline limit (24 bytes stay inline, 25 and more are on
+/// the heap), one of them ending in a multi-byte character.
+const KEYS: [&str; 7] = [
+    "a",
+    "b",
+    "user:1",
+    "a\"b;\n\u{e9}",
+    "abcdefghijklmnopqrstuvwx",
+    "abcdefghijklmnopqrstuvwxy",
+    "a-key-of-more-than-twenty-four-bytes-\u{1f600}",
+];
 
 /// A version named by an expectation, resolved against the model when the op runs.
 #[derive(Clone, Debug)]

@@ -1,12 +1,15 @@
 //! The in-memory store: sharded `parking_lot` mutexes, one hash per operation, per-shard
 //! version counters interleaved so versions are unique store-wide.
 
+mod key;
+
 use std::future::{Future, ready};
 use std::hash::BuildHasher;
-use std::time::SystemTime;
 
 use hashbrown::HashTable;
 
+use self::key::Key;
+use crate::clock::Stamp;
 use crate::sync::Mutex;
 use crate::{Conflict, Expect, Meta, StoreError, Version, Versioned, VersionedStore};
 
@@ -57,11 +60,10 @@ struct Shard<V> {
 }
 
 struct Entry<V> {
-    hash: u64,
-    key: Box<str>,
+    key: Key,
     value: V,
     version: Version,
-    last_modified: SystemTime,
+    last_modified: Stamp,
 }
 
 /// Bits of the hash used to pick a shard: below hashbrown's 7-bit control tag (the top
@@ -157,9 +159,9 @@ impl<V> MemoryStore<V> {
     pub fn head_sync(&self, key: &str) -> Option<Meta> {
         let (hash, idx) = self.locate(key);
         let shard = self.shards[idx].0.lock();
-        shard.table.find(hash, |e| &*e.key == key).map(|e| Meta {
+        shard.table.find(hash, |e| e.key.is(key)).map(|e| Meta {
             version: e.version,
-            last_modified: e.last_modified,
+            last_modified: e.last_modified.to_system_time(),
         })
     }
 
@@ -174,10 +176,10 @@ impl<V> MemoryStore<V> {
     /// ```
     pub fn put_sync(&self, key: &str, value: V, expect: Expect) -> Result<Version, StoreError> {
         let (hash, idx) = self.locate(key);
-        let now = crate::clock::now();
+        let now = Stamp::now();
         let mut guard = self.shards[idx].0.lock();
         let shard = &mut *guard;
-        let (version, old) = match shard.table.find_mut(hash, |e| &*e.key == key) {
+        let (version, old) = match shard.table.find_mut(hash, |e| e.key.is(key)) {
             Some(entry) => {
                 if !expect.admits(Some(entry.version)) {
                     let current = entry.version;
@@ -199,16 +201,12 @@ impl<V> MemoryStore<V> {
                 shard.table.insert_unique(
                     hash,
                     Entry {
-                        hash,
-                        key: key.into(),
+                        key: Key::new(key),
                         value,
                         version,
                         last_modified: now,
                     },
-                    |e| {
-                        debug_assert_eq!(e.hash, hasher.hash_one(&*e.key));
-                        e.hash
-                    },
+                    |e| hasher.hash_one(e.key.as_str()),
                 );
                 (version, None)
             }
@@ -230,7 +228,7 @@ impl<V> MemoryStore<V> {
     pub fn delete_sync(&self, key: &str, expect: Expect) -> Result<Option<Version>, StoreError> {
         let (hash, idx) = self.locate(key);
         let mut guard = self.shards[idx].0.lock();
-        match guard.table.find_entry(hash, |e| &*e.key == key) {
+        match guard.table.find_entry(hash, |e| e.key.is(key)) {
             Ok(occupied) => {
                 let current = occupied.get().version;
                 if !expect.admits(Some(current)) {
@@ -268,11 +266,11 @@ impl<V: Clone> MemoryStore<V> {
         let shard = self.shards[idx].0.lock();
         shard
             .table
-            .find(hash, |e| &*e.key == key)
+            .find(hash, |e| e.key.is(key))
             .map(|e| Versioned {
                 value: e.value.clone(),
                 version: e.version,
-                last_modified: e.last_modified,
+                last_modified: e.last_modified.to_system_time(),
             })
     }
 }
@@ -335,6 +333,13 @@ mod tests {
                 assert!(seen.insert(v), "version {v} reused");
             }
         }
+    }
+
+    #[test]
+    fn entries_stay_small() {
+        // Key inline (24) + value + version + stamp: a large store's lookups touch one
+        // entry of this size after the control bytes; a regression here costs cache misses.
+        assert_eq!(std::mem::size_of::<Entry<u64>>(), 48);
     }
 
     #[test]
