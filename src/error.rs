@@ -77,7 +77,8 @@ impl fmt::Display for ConflictKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Conflict {
     kind: ConflictKind,
-    key: String,
+    /// Inline up to 24 bytes: a failed CAS on a short key allocates nothing.
+    key: compact_str::CompactString,
     expected: Expect,
     current: Option<Version>,
 }
@@ -87,11 +88,11 @@ impl Conflict {
     ///
     /// Backends build conflicts with this; `expected` should be the expectation they were
     /// given and `current` the version they found (`None`: absent).
-    pub fn new(key: impl Into<String>, expected: Expect, current: Option<Version>) -> Self {
+    pub fn new(key: impl AsRef<str>, expected: Expect, current: Option<Version>) -> Self {
         let kind = ConflictKind::classify(&expected, current);
         Self {
             kind,
-            key: key.into(),
+            key: compact_str::CompactString::new(key.as_ref()),
             expected,
             current,
         }
