@@ -13,7 +13,9 @@
 //! - `OPTIMIST_BENCH_SMOKE=1`: CI smoke mode (0.05 s cells, the largest thread count only,
 //!   lost-update check once per key space instead of after every cell);
 //! - `OPTIMIST_BENCH_ROUNDS`: run every cell this many times, subjects in rotating order,
-//!   and report each subject's median round (default 1; use 3+ on a noisy machine).
+//!   and report each subject's median round (default 1). On a shared, noisy machine, many
+//!   short interleaved rounds (`OPTIMIST_BENCH_SECS=0.2 OPTIMIST_BENCH_ROUNDS=25`) give every
+//!   subject the same slices of machine time and much steadier ratios than a few long ones.
 //!
 //! Positional arguments (`cargo bench --bench throughput -- hot zipf`) keep only the cells
 //! whose label `workload/mix/tN/subject` contains one of them.
