@@ -2,9 +2,9 @@
 
 use compact_str::CompactString;
 
-/// A stored key. Keys of up to 24 bytes live inside the entry (`compact_str`), so a lookup
-/// that lands on the entry compares them without following a pointer; longer keys are on the
-/// heap.
+/// A stored key. Keys of up to 24 bytes (12 on 32-bit targets) live inside the entry
+/// (`compact_str`), so a lookup that lands on the entry compares them without following a
+/// pointer; longer keys are on the heap.
 pub(super) struct Key(CompactString);
 
 impl Key {

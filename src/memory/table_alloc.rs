@@ -6,7 +6,9 @@
 //! `madvise` or `always` mode they are backed by 2 MiB pages (one TLB entry per 2 MiB instead
 //! of per 4 KiB). Where the kernel says no (THP `never`, no huge page free), `madvise` fails
 //! or is ignored and the table simply stays on small pages. Smaller tables, and every table
-//! off Linux, come from the global allocator unchanged.
+//! off Linux, come from the global allocator unchanged. Only whole huge pages inside the table
+//! are advised, so no neighbouring allocation is touched; the advice stays on that address
+//! range after the table is freed (the allocator may hand it out again, still eligible).
 
 use std::alloc::Layout;
 use std::ptr::NonNull;
@@ -37,6 +39,9 @@ unsafe impl Allocator for TableAlloc {
     fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, AllocError> {
         let real = backing(layout);
         let block = Global.allocate(real)?;
+        // `deallocate` assumes the block is exactly the size asked for (hashbrown would use,
+        // and later free as its own, any surplus); `backing` never changes the size.
+        debug_assert_eq!(block.len(), layout.size());
         if real != layout {
             advise_huge(block);
         }
@@ -51,11 +56,14 @@ unsafe impl Allocator for TableAlloc {
 
 #[cfg(target_os = "linux")]
 fn advise_huge(block: NonNull<[u8]>) {
-    // SAFETY: the range is one live allocation of ours, starting on a huge-page (hence page)
-    // boundary; MADV_HUGEPAGE only changes how the kernel backs it, never its contents. A
-    // failure (THP disabled, old kernel) leaves small pages, which is fine.
+    // Whole huge pages only: the kernel would round a ragged end up to a page that may hold
+    // someone else's allocation.
+    let len = block.len() & !(HUGE_PAGE - 1);
+    // SAFETY: the range lies inside one live allocation of ours and starts on a huge-page
+    // (hence page) boundary; MADV_HUGEPAGE only changes how the kernel backs it, never its
+    // contents. A failure (THP disabled, old kernel) leaves small pages, which is fine.
     unsafe {
-        libc::madvise(block.as_ptr().cast(), block.len(), libc::MADV_HUGEPAGE);
+        libc::madvise(block.as_ptr().cast(), len, libc::MADV_HUGEPAGE);
     }
 }
 
