@@ -30,7 +30,9 @@ impl Document {
     pub fn members(&self) -> Result<Object, JsonError> {
         match Json::parse(self.0.as_bytes())? {
             Json::Object(members) => Ok(members),
-            _ => Err(JsonError::Syntax("the stored document is not an object".into())),
+            _ => Err(JsonError::Syntax(
+                "the stored document is not an object".into(),
+            )),
         }
     }
 }

@@ -152,7 +152,10 @@ mod tests {
     #[test]
     fn titles_are_the_rfc_9110_phrases() {
         assert_eq!(title(StatusCode::PAYLOAD_TOO_LARGE), "Content Too Large");
-        assert_eq!(title(StatusCode::UNPROCESSABLE_ENTITY), "Unprocessable Content");
+        assert_eq!(
+            title(StatusCode::UNPROCESSABLE_ENTITY),
+            "Unprocessable Content"
+        );
         assert_eq!(title(StatusCode::NOT_FOUND), "Not Found");
     }
 

@@ -276,10 +276,17 @@ mod tests {
 
     #[test]
     fn nesting_is_bounded() {
-        let ok = format!("{}{}", "[".repeat(MAX_DEPTH as usize), "]".repeat(MAX_DEPTH as usize));
+        let ok = format!(
+            "{}{}",
+            "[".repeat(MAX_DEPTH as usize),
+            "]".repeat(MAX_DEPTH as usize)
+        );
         assert_eq!(round_trip(&ok), ok);
         let deep = format!("[{ok}]");
-        assert!(matches!(Json::parse(deep.as_bytes()), Err(JsonError::TooDeep)));
+        assert!(matches!(
+            Json::parse(deep.as_bytes()),
+            Err(JsonError::TooDeep)
+        ));
         // What is accepted, serde_json reads back (byte backends decode with it).
         let _: serde_json::Value = serde_json::from_str(&ok).unwrap();
     }

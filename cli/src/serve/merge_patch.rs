@@ -85,7 +85,10 @@ mod tests {
     fn members_keep_their_place_and_numbers_their_text() {
         let parse = |t: &str| Json::parse(t.as_bytes()).unwrap();
         let mut target = parse(r#"{"z":1.50,"a":1e-400,"m":{"k":-0}}"#);
-        apply(&mut target, &parse(r#"{"a":null,"m":{"j":12345678901234567890123},"b":2}"#));
+        apply(
+            &mut target,
+            &parse(r#"{"a":null,"m":{"j":12345678901234567890123},"b":2}"#),
+        );
         assert_eq!(
             target.to_text(),
             r#"{"z":1.50,"m":{"k":-0,"j":12345678901234567890123},"b":2}"#

@@ -49,7 +49,9 @@ pub async fn methods(request: Request, next: Next) -> Response {
     if !IMPLEMENTED.contains(&method) {
         return ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
-            format!("this server does not implement the method {method}; it implements {SERVER_ALLOW}"),
+            format!(
+                "this server does not implement the method {method}; it implements {SERVER_ALLOW}"
+            ),
         )
         .into_response();
     }

@@ -27,8 +27,8 @@ use tower_http::trace::TraceLayer;
 
 use crate::store_spec::StoreSpec;
 use document::Document;
-use parse_errors::{Pending, ProblemIo};
 use error::ApiError;
+use parse_errors::{Pending, ProblemIo};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -55,6 +55,12 @@ pub struct ServeArgs {
     /// Backend: memory, sqlite:PATH, postgres://..., redis://...
     #[arg(long, default_value = "memory")]
     pub store: StoreSpec,
+    /// Where in the store the users live: the SQLite or PostgreSQL table, or the Redis key
+    /// prefix (letters, digits and `_`, not starting with a digit). Default: the backend's
+    /// own (`optimist` for SQLite and Redis, `optimist_kv` for PostgreSQL). Several APIs can
+    /// share one database under different names.
+    #[arg(long)]
+    pub namespace: Option<String>,
     /// Largest request body accepted, in bytes (larger: 413).
     #[arg(long, default_value_t = 1 << 20)]
     pub max_body: usize,
@@ -97,7 +103,10 @@ pub fn router(state: AppState) -> Router {
 
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn run(args: ServeArgs) -> Result<(), crate::CliError> {
-    let store = args.store.open::<Document>().await?;
+    let store = args
+        .store
+        .open_in::<Document>(args.namespace.as_deref())
+        .await?;
     let state = AppState {
         store,
         max_body: args.max_body,

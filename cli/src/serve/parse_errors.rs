@@ -81,7 +81,10 @@ impl<T> ProblemIo<T> {
 
 /// The end of the head in `bytes` (just past the blank line), if it is there.
 fn head_end(bytes: &[u8]) -> Option<usize> {
-    bytes.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+    bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
 }
 
 /// What to do with a complete response head.
@@ -304,8 +307,11 @@ mod tests {
         pending.push(Method::GET);
         let head_ok = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n";
         let not_modified = b"HTTP/1.1 304 Not Modified\r\netag: \"1\"\r\n\r\n";
-        let out = through(pending, &[OK, head_ok, b"HTTP/1.1 100 Continue\r\n\r\n", not_modified])
-            .await;
+        let out = through(
+            pending,
+            &[OK, head_ok, b"HTTP/1.1 100 Continue\r\n\r\n", not_modified],
+        )
+        .await;
         let expected = [OK, head_ok, b"HTTP/1.1 100 Continue\r\n\r\n", not_modified].concat();
         assert_eq!(out, expected);
     }
@@ -319,15 +325,21 @@ mod tests {
             let text = String::from_utf8(out).unwrap();
             let (first, second) = text.split_at(OK.len());
             assert_eq!(first.as_bytes(), OK);
-            assert!(second.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{second}");
+            assert!(
+                second.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+                "{second}"
+            );
             assert!(second.contains("content-type: application/problem+json\r\n"));
             assert!(second.contains("connection: close\r\ndate: D\r\n\r\n{"));
             let body = &second[second.find("\r\n\r\n").unwrap() + 4..];
             let problem: serde_json::Value = serde_json::from_str(body).unwrap();
             assert_eq!(problem["status"], 400);
         }
-        let out = through(Pending::default(), &[b"HTTP/1.1 431 Request Header Fields Too Large\r\n\r\n"])
-            .await;
+        let out = through(
+            Pending::default(),
+            &[b"HTTP/1.1 431 Request Header Fields Too Large\r\n\r\n"],
+        )
+        .await;
         assert!(String::from_utf8(out).unwrap().contains("\"status\":431"));
     }
 

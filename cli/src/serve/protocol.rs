@@ -67,7 +67,10 @@ fn unknown_transfer_codings(headers: &HeaderMap) -> Vec<String> {
 /// header fields of every response.
 pub async fn protocol(request: Request, next: Next) -> Response {
     if let Some(detail) = host_problem(request.version(), request.headers()) {
-        return finish(&Method::GET, ApiError::new(StatusCode::BAD_REQUEST, detail).into_response());
+        return finish(
+            &Method::GET,
+            ApiError::new(StatusCode::BAD_REQUEST, detail).into_response(),
+        );
     }
     let codings = unknown_transfer_codings(request.headers());
     if !codings.is_empty() {
@@ -117,7 +120,8 @@ fn finish(method: &Method, mut response: Response) -> Response {
 /// The RFC 9110 reason phrase where hyper's (`http`'s) differs.
 fn reason_phrase(status: StatusCode) -> Option<ReasonPhrase> {
     let phrase = title(status);
-    (status.canonical_reason() != Some(phrase)).then(|| ReasonPhrase::from_static(phrase.as_bytes()))
+    (status.canonical_reason() != Some(phrase))
+        .then(|| ReasonPhrase::from_static(phrase.as_bytes()))
 }
 
 #[cfg(test)]

@@ -177,9 +177,7 @@ pub async fn create(
     check_post_preconditions(&pre)?;
     let value = read_json(&headers, body, &state, JSON).await?;
     let Checked {
-        username,
-        members,
-        ..
+        username, members, ..
     } = into_document(value, None)?;
     let doc = Document::new(&members);
     let version = state
@@ -191,9 +189,7 @@ pub async fn create(
         })?;
     tracing::info!(%username, etag = %version, "created");
     let mut response = written(StatusCode::CREATED, version, &username, &doc);
-    response
-        .headers_mut()
-        .insert(LOCATION, user_uri(&username));
+    response.headers_mut().insert(LOCATION, user_uri(&username));
     Ok(response)
 }
 
