@@ -81,12 +81,13 @@ impl BackendServer {
             (_, Some(url), _) => url.clone(),
             _ => unreachable!("every backend has its store"),
         };
-        vec![
-            "--store".into(),
-            store,
-            "--namespace".into(),
-            self.namespace.clone(),
-        ]
+        let mut args = vec!["--store".to_owned(), store];
+        // A fresh memory store or SQLite file is private already; only the shared servers
+        // need a table or key prefix of their own.
+        if self.url.is_some() {
+            args.extend(["--namespace".to_owned(), self.namespace.clone()]);
+        }
+        args
     }
 }
 
