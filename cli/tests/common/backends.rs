@@ -67,6 +67,11 @@ impl Deref for BackendServer {
 }
 
 impl BackendServer {
+    /// Stops the server and returns what it logged (its data is removed on drop).
+    pub fn stop_and_logs(&mut self) -> String {
+        self.server.as_mut().expect("running").stop_and_logs()
+    }
+
     /// The backend it runs on.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -95,6 +100,19 @@ impl BackendServer {
 /// the backend's URL variable is unset. Set but unreachable: the server exits and the test
 /// fails.
 pub fn serve_on(backend: Backend, extra: &[&str]) -> Option<BackendServer> {
+    serve_on_env(
+        backend,
+        extra,
+        &[("NO_COLOR", Some("1")), ("RUST_LOG", Some("info"))],
+    )
+}
+
+/// [`serve_on`] with the server's environment changed by `env` (see [`Server::start_env`]).
+pub fn serve_on_env(
+    backend: Backend,
+    extra: &[&str],
+    env: &[(&str, Option<&str>)],
+) -> Option<BackendServer> {
     let url = match backend.url_var() {
         Some(var) => match std::env::var(var) {
             Ok(url) if !url.is_empty() => Some(url),
@@ -120,7 +138,7 @@ pub fn serve_on(backend: Backend, extra: &[&str]) -> Option<BackendServer> {
     let mut args = this.store_args();
     args.extend(extra.iter().map(|a| a.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    this.server = Some(Server::start_with(&args));
+    this.server = Some(Server::start_env(&args, env));
     Some(this)
 }
 
