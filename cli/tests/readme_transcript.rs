@@ -39,7 +39,9 @@ fn parse_response(text: &str) -> Shown {
     let status_line = lines.next().unwrap_or_default().trim().to_owned();
     let headers = lines
         .map(|l| {
-            let (n, v) = l.split_once(':').unwrap_or_else(|| panic!("bad header line {l:?}"));
+            let (n, v) = l
+                .split_once(':')
+                .unwrap_or_else(|| panic!("bad header line {l:?}"));
             (n.trim().to_ascii_lowercase(), v.trim().to_owned())
         })
         .collect();
@@ -54,7 +56,9 @@ fn parse_response(text: &str) -> Shown {
 fn transcript() -> Vec<Step> {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
         .expect("README.md next to the workspace manifest");
-    let start = readme.find(MARKER).expect("the README has the transcript marker");
+    let start = readme
+        .find(MARKER)
+        .expect("the README has the transcript marker");
     let block = &readme[start + MARKER.len()..];
     let block = block
         .trim_start()
@@ -108,7 +112,11 @@ fn run(steps: &[Step], addr: &str) -> Vec<String> {
     let stdout = String::from_utf8(out.stdout).expect("curl printed UTF-8");
     let mut outputs: Vec<String> = stdout.split(SEPARATOR).map(str::to_owned).collect();
     outputs.pop(); // after the last separator
-    assert_eq!(outputs.len(), steps.len(), "one output per command: {stdout}");
+    assert_eq!(
+        outputs.len(),
+        steps.len(),
+        "one output per command: {stdout}"
+    );
     outputs
 }
 
@@ -120,7 +128,10 @@ impl Tags {
     /// `shown` (a quoted tag from the README) stands for `actual`.
     fn bind(&mut self, shown: &str, actual: &str, context: &str) {
         if let Some(bound) = self.0.get(shown) {
-            assert_eq!(bound, actual, "{context}: ETag {shown} of the README stood for {bound}");
+            assert_eq!(
+                bound, actual,
+                "{context}: ETag {shown} of the README stood for {bound}"
+            );
             return;
         }
         assert!(
@@ -178,7 +189,11 @@ fn the_readme_transcript_runs_as_written() {
                 .filter(|(n, _)| n == name)
                 .map(|(_, v)| v.as_str())
                 .collect();
-            assert_eq!(got.len(), 1, "{context}: one {name} line expected, got {got:?}");
+            assert_eq!(
+                got.len(),
+                1,
+                "{context}: one {name} line expected, got {got:?}"
+            );
             if name == "etag" {
                 tags.bind(value, got[0], &context);
             } else {
