@@ -137,7 +137,8 @@ pub async fn create(
         .map_err(|e| match store_error(e, &Method::POST, Origin::Server) {
             ApiError::Rejection(r) => ApiError::Rejection(r.with_field("username")),
             other => other,
-        })?;
+        })?
+        .version;
     tracing::info!(%username, etag = %version, "created");
     let mut response = written(StatusCode::CREATED, version, doc);
     let location = HeaderValue::try_from(format!("/api/users/{username}"))
@@ -220,7 +221,8 @@ pub async fn replace(
         .store
         .put(&username, Value::Object(doc.clone()), expect)
         .await
-        .map_err(|e| store_error(e, &method, origin))?;
+        .map_err(|e| store_error(e, &method, origin))?
+        .version;
     tracing::info!(%username, etag = %version, created, "replaced");
     let status = if created {
         StatusCode::CREATED
@@ -280,7 +282,8 @@ pub async fn patch(
         .store
         .put(&username, Value::Object(doc.clone()), pinned)
         .await
-        .map_err(|e| store_error(e, &method, origin))?;
+        .map_err(|e| store_error(e, &method, origin))?
+        .version;
     tracing::info!(%username, etag = %version, "patched");
     Ok(written(StatusCode::OK, version, doc))
 }
