@@ -40,7 +40,8 @@ fn memory_store(c: &mut Criterion) {
             n += 1;
             current = store
                 .put_sync(black_box(key), n, Expect::Version(current))
-                .expect("current version always matches");
+                .expect("current version always matches")
+                .version;
         })
     });
 
@@ -58,7 +59,10 @@ fn memory_store(c: &mut Criterion) {
     g.bench_function("create_delete", |b| {
         let fresh = "fresh-key-not-prefilled";
         b.iter(|| {
-            let v = store.put_sync(black_box(fresh), 1, Expect::Absent).unwrap();
+            let v = store
+                .put_sync(black_box(fresh), 1, Expect::Absent)
+                .unwrap()
+                .version;
             black_box(
                 store
                     .delete_sync(black_box(fresh), Expect::Version(v))

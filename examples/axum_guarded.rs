@@ -67,7 +67,8 @@ async fn replace(
     let version = store
         .put(&id, body, expect)
         .await
-        .map_err(|e| Rejection::from_store_error(e, &method, Origin::Header))?; // 412 on a lost race
+        .map_err(|e| Rejection::from_store_error(e, &method, Origin::Header))?
+        .version; // 412 on a lost race
     let status = if created {
         StatusCode::CREATED
     } else {

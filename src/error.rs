@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::{Expect, Version};
+use crate::{CommitConflict, Expect, Version};
 
 /// A boxed error from a backend's driver, kept as the `source` of a [`StoreError`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -166,8 +166,15 @@ pub enum StoreError {
     /// The expectation did not hold; nothing was written. Re-read and retry.
     #[error(transparent)]
     Conflict(#[from] Conflict),
+    /// At least one expectation of a multi-key [`Commit`](crate::Commit) did not hold;
+    /// nothing of the commit was written. It lists every failed key with its current
+    /// version: re-read those and retry.
+    #[error(transparent)]
+    CommitConflict(#[from] CommitConflict),
     /// The backend lost the connection or timed out after the write was sent: it may or may
     /// not have happened. Re-read before deciding what to do; never treat it as success.
+    /// For a multi-key commit, `key` is the commit's first key and the whole commit either
+    /// applied or did not.
     #[error("outcome unknown for write to key {key:?}: re-read before retrying")]
     Indeterminate {
         /// The key written.
@@ -199,6 +206,22 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The commit cannot be applied as given (no operation, a key named twice, more keys
+    /// than the backend takes, keys a cluster cannot commit together); nothing was sent.
+    /// Fix the commit; retrying it unchanged fails the same way.
+    #[error("invalid commit: {reason}")]
+    InvalidCommit {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// This backend does not support the operation (see
+    /// [`VersionedStore::capabilities`](crate::VersionedStore::capabilities)); nothing was
+    /// sent. Use another backend, or do without the operation.
+    #[error("this store does not support {operation}")]
+    Unsupported {
+        /// The operation asked for, e.g. `"multi-key commits"`.
+        operation: &'static str,
+    },
     /// Any other backend failure, with its source.
     #[error("backend error: {source}")]
     Backend {
@@ -219,6 +242,21 @@ impl StoreError {
     pub fn as_conflict(&self) -> Option<&Conflict> {
         match self {
             StoreError::Conflict(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The refused multi-key commit, if this is one.
+    ///
+    /// ```
+    /// use optimist::{CommitConflict, Conflict, Expect, StoreError};
+    /// let e = StoreError::from(CommitConflict::new(vec![Conflict::new("k", Expect::Absent, None)]));
+    /// assert_eq!(e.as_commit_conflict().unwrap().conflicts().len(), 1);
+    /// assert!(e.as_conflict().is_none());
+    /// ```
+    pub fn as_commit_conflict(&self) -> Option<&CommitConflict> {
+        match self {
+            StoreError::CommitConflict(c) => Some(c),
             _ => None,
         }
     }

@@ -1,11 +1,14 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod capabilities;
 mod clock;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 mod codec;
+mod commit;
 mod error;
 mod expect;
+mod list;
 mod memory;
 mod retry;
 mod store;
@@ -22,8 +25,11 @@ pub mod sqlite;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use capabilities::Capabilities;
+pub use commit::{Applied, Commit, CommitConflict, Op};
 pub use error::{BoxError, Conflict, ConflictKind, StoreError};
 pub use expect::Expect;
+pub use list::{ListPage, ListRequest, Listed};
 pub use memory::MemoryStore;
 pub use retry::{RetryPolicy, Sleep, UpdateError, Updated, update_with};
 pub use store::{BoxFuture, DynVersionedStore, SharedStore, VersionedStore};

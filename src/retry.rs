@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::store::BoxFuture;
-use crate::{Conflict, Expect, StoreError, Version, Versioned, VersionedStore};
+use crate::{Conflict, Expect, Meta, StoreError, Versioned, VersionedStore};
 
 /// How to wait between attempts: a function returning a future that completes after the
 /// given duration. The default works on any executor (a timer thread from `futures-timer`);
@@ -122,8 +122,8 @@ fn random_u64() -> u64 {
 /// The result of a successful [`update_with`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Updated {
-    /// The version written.
-    pub version: Version,
+    /// The version and time written.
+    pub meta: Meta,
     /// How many attempts it took (1 = no conflict).
     pub attempts: u32,
 }
@@ -188,9 +188,9 @@ where
         let next = f(current.as_ref()).map_err(UpdateError::Aborted)?;
         drop(current);
         match store.put(key, next, expect).await {
-            Ok(version) => {
+            Ok(meta) => {
                 return Ok(Updated {
-                    version,
+                    meta,
                     attempts: attempt,
                 });
             }

@@ -4,7 +4,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::{Expect, Meta, StoreError, Version, Versioned};
+use crate::{
+    Applied, Capabilities, Commit, Expect, ListPage, ListRequest, Meta, StoreError, Version,
+    Versioned,
+};
 
 /// A boxed, `Send` future, as returned by [`DynVersionedStore`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -23,11 +26,36 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// too. Futures are `Send`, so handlers can be spawned on a multi-threaded executor; the
 /// memory store's futures are ready at once and never block.
 ///
+/// # What an implementation must guarantee
+///
+/// The conformance kit (`optimist::testkit`, feature `testkit`) checks each of these; run it
+/// against your backend.
+///
+/// 1. **One atomic step.** `put`, `delete` and `commit` check their expectations and write
+///    in one step inside the backend; two concurrent writers expecting the same version
+///    never both succeed. A refused write changes nothing.
+/// 2. **Versions are never reused for a key**, not after delete and re-create, not after a
+///    restart: each successful write returns a version greater than every version the key
+///    had before. (A store-wide counter or sequence does it.)
+/// 3. **Conflicts are typed and current.** A refused expectation is
+///    [`StoreError::Conflict`] (single key) or [`StoreError::CommitConflict`] (listing
+///    every failed key) carrying the current version, `None` when absent.
+/// 4. **Unknown outcomes are said.** A write whose outcome is unknown (connection lost after
+///    sending) is [`StoreError::Indeterminate`], never a success or a conflict; nothing sent
+///    is [`StoreError::Unavailable`].
+/// 5. **Reads are consistent per key** and never go back in time after an acknowledged
+///    write (linearizable per key).
+/// 6. **Optional operations are honest.** `commit` and `list` either work as documented or
+///    answer [`StoreError::Unsupported`], as [`capabilities`](Self::capabilities) says; a
+///    multi-key commit is never faked with a sequence of single-key writes.
+/// 7. **Values round-trip exactly**, and any `&str` key the backend accepts round-trips; a
+///    key it cannot store is [`StoreError::InvalidKey`] with nothing written.
+///
 /// ```
 /// use optimist::{Expect, MemoryStore, StoreError, VersionedStore};
 ///
 /// async fn rename<S: VersionedStore<String>>(store: &S) -> Result<(), StoreError> {
-///     let v1 = store.put("user:1", "ann".to_string(), Expect::Absent).await?;
+///     let v1 = store.put("user:1", "ann".to_string(), Expect::Absent).await?.version;
 ///     let read = store.get("user:1").await?.expect("just written");
 ///     assert_eq!(read.version, v1);
 ///     // Only succeeds if nobody wrote in between.
@@ -54,14 +82,15 @@ pub trait VersionedStore<V>: Send + Sync {
     }
 
     /// Writes `value` under `key` if the current state satisfies `expect`, atomically, and
-    /// returns the new version. On a failed expectation nothing is written and the error is
-    /// [`StoreError::Conflict`] carrying the current version.
+    /// returns the new version and last-modified time (what a response's `ETag` and
+    /// `Last-Modified` need, without a second read). On a failed expectation nothing is
+    /// written and the error is [`StoreError::Conflict`] carrying the current version.
     fn put(
         &self,
         key: &str,
         value: V,
         expect: Expect,
-    ) -> impl Future<Output = Result<Version, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Meta, StoreError>> + Send;
 
     /// Removes `key` if the current state satisfies `expect`, atomically, and returns the
     /// version removed (`None` when there was nothing to remove and `expect` allowed that).
@@ -70,6 +99,55 @@ pub trait VersionedStore<V>: Send + Sync {
         key: &str,
         expect: Expect,
     ) -> impl Future<Output = Result<Option<Version>, StoreError>> + Send;
+
+    /// Applies every operation of `commit` **all or nothing, in one atomic step**, and
+    /// returns what each did, in the commit's order; see [`Commit`].
+    ///
+    /// Fails with [`StoreError::CommitConflict`] (every failed key with its current version,
+    /// nothing written), [`StoreError::InvalidCommit`] (malformed, or more keys than
+    /// [`Capabilities::max_commit_keys`]; nothing sent), `Indeterminate` or `Unavailable`.
+    ///
+    /// The default answers [`StoreError::Unsupported`]: a backend that cannot apply several
+    /// keys atomically must not pretend to.
+    fn commit(
+        &self,
+        commit: Commit<V>,
+    ) -> impl Future<Output = Result<Vec<Applied>, StoreError>> + Send {
+        drop(commit);
+        async {
+            Err(StoreError::Unsupported {
+                operation: "multi-key commits",
+            })
+        }
+    }
+
+    /// One page of the keys under a prefix, ascending by their bytes, with their metadata and
+    /// optionally their values; see [`ListRequest`] and [`ListPage`] (which says what is
+    /// consistent). A backend never loads its whole key space to answer.
+    ///
+    /// The default answers [`StoreError::Unsupported`].
+    fn list(
+        &self,
+        request: ListRequest,
+    ) -> impl Future<Output = Result<ListPage<V>, StoreError>> + Send {
+        drop(request);
+        async {
+            Err(StoreError::Unsupported {
+                operation: "listing",
+            })
+        }
+    }
+
+    /// The optional operations this store supports. The default: none.
+    ///
+    /// ```
+    /// use optimist::{MemoryStore, VersionedStore};
+    /// let caps = VersionedStore::<u8>::capabilities(&MemoryStore::<u8>::new());
+    /// # let _ = caps;
+    /// ```
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none()
+    }
 }
 
 /// The object-safe form of [`VersionedStore`], for choosing a backend at run time.
@@ -83,7 +161,7 @@ pub trait VersionedStore<V>: Send + Sync {
 ///
 /// let store: SharedStore<u64> = Arc::new(MemoryStore::new());
 /// # futures_executor::block_on(async {
-/// let v = store.put("k", 1, Expect::Absent).await.unwrap();
+/// let v = store.put("k", 1, Expect::Absent).await.unwrap().version;
 /// assert_eq!(store.get("k").await.unwrap().unwrap().version, v);
 /// # });
 /// ```
@@ -101,13 +179,19 @@ pub trait DynVersionedStore<V>: Send + Sync {
         key: &'a str,
         value: V,
         expect: Expect,
-    ) -> BoxFuture<'a, Result<Version, StoreError>>;
+    ) -> BoxFuture<'a, Result<Meta, StoreError>>;
     /// See [`VersionedStore::delete`].
     fn delete_dyn<'a>(
         &'a self,
         key: &'a str,
         expect: Expect,
     ) -> BoxFuture<'a, Result<Option<Version>, StoreError>>;
+    /// See [`VersionedStore::commit`].
+    fn commit_dyn(&self, commit: Commit<V>) -> BoxFuture<'_, Result<Vec<Applied>, StoreError>>;
+    /// See [`VersionedStore::list`].
+    fn list_dyn(&self, request: ListRequest) -> BoxFuture<'_, Result<ListPage<V>, StoreError>>;
+    /// See [`VersionedStore::capabilities`].
+    fn capabilities_dyn(&self) -> Capabilities;
 }
 
 /// A store chosen at run time and shared between tasks.
@@ -132,7 +216,7 @@ where
         key: &'a str,
         value: V,
         expect: Expect,
-    ) -> BoxFuture<'a, Result<Version, StoreError>> {
+    ) -> BoxFuture<'a, Result<Meta, StoreError>> {
         Box::pin(self.put(key, value, expect))
     }
     fn delete_dyn<'a>(
@@ -141,6 +225,15 @@ where
         expect: Expect,
     ) -> BoxFuture<'a, Result<Option<Version>, StoreError>> {
         Box::pin(self.delete(key, expect))
+    }
+    fn commit_dyn(&self, commit: Commit<V>) -> BoxFuture<'_, Result<Vec<Applied>, StoreError>> {
+        Box::pin(self.commit(commit))
+    }
+    fn list_dyn(&self, request: ListRequest) -> BoxFuture<'_, Result<ListPage<V>, StoreError>> {
+        Box::pin(self.list(request))
+    }
+    fn capabilities_dyn(&self) -> Capabilities {
+        self.capabilities()
     }
 }
 
@@ -151,11 +244,20 @@ impl<V: Send + 'static> VersionedStore<V> for dyn DynVersionedStore<V> + '_ {
     async fn head(&self, key: &str) -> Result<Option<Meta>, StoreError> {
         self.head_dyn(key).await
     }
-    async fn put(&self, key: &str, value: V, expect: Expect) -> Result<Version, StoreError> {
+    async fn put(&self, key: &str, value: V, expect: Expect) -> Result<Meta, StoreError> {
         self.put_dyn(key, value, expect).await
     }
     async fn delete(&self, key: &str, expect: Expect) -> Result<Option<Version>, StoreError> {
         self.delete_dyn(key, expect).await
+    }
+    async fn commit(&self, commit: Commit<V>) -> Result<Vec<Applied>, StoreError> {
+        self.commit_dyn(commit).await
+    }
+    async fn list(&self, request: ListRequest) -> Result<ListPage<V>, StoreError> {
+        self.list_dyn(request).await
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.capabilities_dyn()
     }
 }
 
@@ -179,7 +281,7 @@ macro_rules! forward_store {
                 key: &str,
                 value: V,
                 expect: Expect,
-            ) -> impl Future<Output = Result<Version, StoreError>> + Send {
+            ) -> impl Future<Output = Result<Meta, StoreError>> + Send {
                 (**self).put(key, value, expect)
             }
             fn delete(
@@ -188,6 +290,21 @@ macro_rules! forward_store {
                 expect: Expect,
             ) -> impl Future<Output = Result<Option<Version>, StoreError>> + Send {
                 (**self).delete(key, expect)
+            }
+            fn commit(
+                &self,
+                commit: Commit<V>,
+            ) -> impl Future<Output = Result<Vec<Applied>, StoreError>> + Send {
+                (**self).commit(commit)
+            }
+            fn list(
+                &self,
+                request: ListRequest,
+            ) -> impl Future<Output = Result<ListPage<V>, StoreError>> + Send {
+                (**self).list(request)
+            }
+            fn capabilities(&self) -> Capabilities {
+                (**self).capabilities()
             }
         }
     )*};

@@ -209,7 +209,7 @@ pub struct Meta {
 /// use optimist::{MemoryStore, Expect, VersionedStore};
 /// # futures_executor::block_on(async {
 /// let store = MemoryStore::new();
-/// let v = store.put("k", 1u32, Expect::Absent).await.unwrap();
+/// let v = store.put("k", 1u32, Expect::Absent).await.unwrap().version;
 /// let read = store.get("k").await.unwrap().unwrap();
 /// assert_eq!((read.value, read.version), (1, v));
 /// # });

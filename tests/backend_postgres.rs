@@ -127,7 +127,7 @@ async fn two_store_objects_race_to_exactly_200() {
                     })
                     .await
                     .expect("increment");
-                    writes.push((updated.version, written));
+                    writes.push((updated.meta.version, written));
                 }
                 writes
             })
@@ -166,7 +166,8 @@ async fn second_store_object_sees_the_data_and_never_reuses_versions() {
     let va = a
         .put("k", 1u64, Expect::Absent)
         .await
-        .expect("create via a");
+        .expect("create via a")
+        .version;
     assert_eq!(get_u64(&b, "k").await, Some((1, va)), "b sees a's write");
     assert_eq!(
         VersionedStore::<u64>::delete(&b, "k", Expect::Version(va))
@@ -177,7 +178,8 @@ async fn second_store_object_sees_the_data_and_never_reuses_versions() {
     let vb = b
         .put("k", 2u64, Expect::Absent)
         .await
-        .expect("re-create via b");
+        .expect("re-create via b")
+        .version;
     assert!(vb > va, "re-created key gets a new, larger version");
     let stale = Expect::Version(va);
     let err = a
@@ -208,7 +210,11 @@ async fn second_store_object_sees_the_data_and_never_reuses_versions() {
         Some((2, vb)),
         "the data survived its writers"
     );
-    let vc = c.put("k", 4u64, Expect::Any).await.expect("write via c");
+    let vc = c
+        .put("k", 4u64, Expect::Any)
+        .await
+        .expect("write via c")
+        .version;
     assert!(vc > vb);
     let later = VersionedStore::<u64>::head(&c, "k").await.unwrap().unwrap();
     assert!(later.last_modified >= meta.last_modified);
@@ -238,7 +244,7 @@ async fn keys_postgres_cannot_hold_are_invalid_without_a_server() {
     .expect("connect does no I/O");
     let too_long = "k".repeat(MAX_KEY_LEN + 1);
     for key in ["nul\0inside", "\0", too_long.as_str()] {
-        let put = store.put(key, 1u64, Expect::Any).await;
+        let put = store.put(key, 1u64, Expect::Any).await.map(|m| m.version);
         assert!(
             matches!(put, Err(StoreError::InvalidKey { .. })),
             "put {key:?}: {put:?}"
@@ -273,7 +279,11 @@ async fn longest_key_sql_lookalikes_and_codec_errors() {
     assert_eq!(longest.len(), MAX_KEY_LEN);
     let injection = format!("x'); DROP TABLE \"{}\"; --", store.table());
     for key in [longest.as_str(), injection.as_str(), "", "$1", "%", "\\x00"] {
-        let v = store.put(key, 7u64, Expect::Absent).await.expect("put");
+        let v = store
+            .put(key, 7u64, Expect::Absent)
+            .await
+            .expect("put")
+            .version;
         assert_eq!(get_u64(&store, key).await, Some((7, v)), "{key:?}");
         assert_eq!(
             VersionedStore::<u64>::delete(&store, key, Expect::Version(v))
@@ -286,7 +296,8 @@ async fn longest_key_sql_lookalikes_and_codec_errors() {
     let v = store
         .put("text", serde_json::json!("not a number"), Expect::Any)
         .await
-        .unwrap();
+        .unwrap()
+        .version;
     let meta = VersionedStore::<u64>::head(&store, "text")
         .await
         .unwrap()
@@ -304,7 +315,8 @@ async fn longest_key_sql_lookalikes_and_codec_errors() {
     let v = store
         .put("nul-value", nul.clone(), Expect::Any)
         .await
-        .unwrap();
+        .unwrap()
+        .version;
     let read: Versioned<String> = store.get("nul-value").await.unwrap().unwrap();
     assert_eq!((read.value, read.version), (nul, v));
 }
@@ -358,7 +370,11 @@ async fn longest_table_name_works() {
         .expect("63 characters are fine");
     let _cleanup = Cleanup::dropping(&url, &name, store.sequence());
     assert!(store.sequence().len() <= 63);
-    let v = store.put("k", 1u64, Expect::Absent).await.expect("put");
+    let v = store
+        .put("k", 1u64, Expect::Absent)
+        .await
+        .expect("put")
+        .version;
     assert_eq!(get_u64(&store, "k").await, Some((1, v)));
 }
 
@@ -402,7 +418,11 @@ async fn migrate_is_explicit_concurrent_and_idempotent() {
         result.expect("concurrent migrate");
     }
     assert_eq!(get_u64(&stores[3], "k").await, None);
-    let v = stores[1].put("k", 1u64, Expect::Absent).await.unwrap();
+    let v = stores[1]
+        .put("k", 1u64, Expect::Absent)
+        .await
+        .unwrap()
+        .version;
     assert_eq!(get_u64(&stores[5], "k").await, Some((1, v)));
 }
 
@@ -494,7 +514,7 @@ async fn exhausted_pool_is_unavailable_after_the_wait_timeout() {
         .statement_timeout(Duration::from_secs(20))
         .application_name(&app);
     let (store, _cleanup) = fresh(&url, &url, "pool", options).await;
-    let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap();
+    let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap().version;
     let observer = admin(&url).await;
     let mut admin = admin(&url).await;
     let tx = admin.transaction().await.unwrap();
@@ -505,7 +525,12 @@ async fn exhausted_pool_is_unavailable_after_the_wait_timeout() {
     tx.query_one(&lock, &[&"k"]).await.unwrap();
     let blocked = tokio::spawn({
         let store = store.clone();
-        async move { store.put("k", 2u64, Expect::Version(v1)).await }
+        async move {
+            store
+                .put("k", 2u64, Expect::Version(v1))
+                .await
+                .map(|m| m.version)
+        }
     });
     lock_waiter(&observer, &app).await;
     let started = Instant::now();
@@ -549,7 +574,7 @@ async fn client_timeout_makes_a_write_indeterminate_and_a_read_unavailable() {
         .statement_timeout(timeout)
         .application_name(&app);
     let (store, _cleanup) = fresh(&url, &url, "timeout", options).await;
-    let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap();
+    let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap().version;
 
     let observer = admin(&url).await;
     let mut admin = admin(&url).await;
@@ -612,7 +637,8 @@ async fn client_timeout_makes_a_write_indeterminate_and_a_read_unavailable() {
     let v2 = store
         .put("k", 3u64, Expect::Version(v1))
         .await
-        .expect("the store recovers");
+        .expect("the store recovers")
+        .version;
     assert!(v2 > v1);
     assert_eq!(get_u64(&store, "k").await, Some((3, v2)));
 }
@@ -659,7 +685,7 @@ async fn connection_terminated_during_cas_is_indeterminate() {
         let key = format!("{cut:?}");
         let before = match cut {
             Cut::PutAbsent => None,
-            _ => Some(store.put(&key, 1u64, Expect::Absent).await.unwrap()),
+            _ => Some(store.put(&key, 1u64, Expect::Absent).await.unwrap().version),
         };
         let tx = admin.transaction().await.unwrap();
         match cut {
@@ -681,11 +707,18 @@ async fn connection_terminated_during_cas_is_indeterminate() {
             let key = key.clone();
             async move {
                 match (cut, before) {
-                    (Cut::PutVersion, Some(v)) => {
-                        store.put(&key, 2u64, Expect::Version(v)).await.map(Some)
-                    }
-                    (Cut::PutAny, _) => store.put(&key, 2u64, Expect::Any).await.map(Some),
-                    (Cut::PutAbsent, _) => store.put(&key, 2u64, Expect::Absent).await.map(Some),
+                    (Cut::PutVersion, Some(v)) => store
+                        .put(&key, 2u64, Expect::Version(v))
+                        .await
+                        .map(|m| Some(m.version)),
+                    (Cut::PutAny, _) => store
+                        .put(&key, 2u64, Expect::Any)
+                        .await
+                        .map(|m| Some(m.version)),
+                    (Cut::PutAbsent, _) => store
+                        .put(&key, 2u64, Expect::Absent)
+                        .await
+                        .map(|m| Some(m.version)),
                     (Cut::DeleteVersion, Some(v)) => {
                         VersionedStore::<u64>::delete(&store, &key, Expect::Version(v)).await
                     }
@@ -745,7 +778,8 @@ async fn connection_terminated_during_cas_is_indeterminate() {
         let next = store
             .put(&key, 3u64, before.into())
             .await
-            .expect("the store recovers");
+            .expect("the store recovers")
+            .version;
         assert!(before.is_none_or(|b| next > b));
         assert_eq!(get_u64(&store, &key).await, Some((3, next)));
     }
@@ -769,7 +803,11 @@ async fn racing_upserts_leave_the_largest_version() {
                 for i in 0..25u64 {
                     let value = t * 1000 + i;
                     written.push((
-                        store.put("k", value, Expect::Any).await.expect("upsert"),
+                        store
+                            .put("k", value, Expect::Any)
+                            .await
+                            .expect("upsert")
+                            .version,
                         value,
                     ));
                 }
@@ -805,7 +843,7 @@ async fn dropped_operation_is_cancelled_and_its_connection_discarded() {
         .statement_timeout(Duration::from_secs(20))
         .application_name(&app);
     let (store, _cleanup) = fresh(&url, &url, "dropped", options).await;
-    let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap();
+    let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap().version;
     let observer = admin(&url).await;
     let mut admin = admin(&url).await;
     let tx = admin.transaction().await.unwrap();
@@ -816,7 +854,12 @@ async fn dropped_operation_is_cancelled_and_its_connection_discarded() {
     tx.query_one(&lock, &[&"k"]).await.unwrap();
     let op = tokio::spawn({
         let store = store.clone();
-        async move { store.put("k", 2u64, Expect::Version(v1)).await }
+        async move {
+            store
+                .put("k", 2u64, Expect::Version(v1))
+                .await
+                .map(|m| m.version)
+        }
     });
     lock_waiter(&observer, &app).await;
     op.abort();
@@ -831,7 +874,8 @@ async fn dropped_operation_is_cancelled_and_its_connection_discarded() {
     let v2 = store
         .put("k", 3u64, Expect::Version(v1))
         .await
-        .expect("the pool still works");
+        .expect("the pool still works")
+        .version;
     assert_eq!(get_u64(&store, "k").await, Some((3, v2)));
 }
 
@@ -860,7 +904,7 @@ async fn blocked_write_gets_a_version_above_the_one_it_waited_for() {
         tx.query_one(&lock, &[&key]).await.unwrap();
         let op = tokio::spawn({
             let (store, key, expect) = (store.clone(), key.clone(), expect.clone());
-            async move { store.put(&key, 2u64, expect).await }
+            async move { store.put(&key, 2u64, expect).await.map(|m| m.version) }
         });
         lock_waiter(&observer, &app).await;
         let update = format!(

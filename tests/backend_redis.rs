@@ -239,7 +239,7 @@ async fn two_store_objects_on_one_prefix_race_to_exactly_200() {
                 )
                 .await
                 .expect("increment");
-                written.push((updated.version, value));
+                written.push((updated.meta.version, value));
             }
             written
         }));
@@ -278,7 +278,8 @@ async fn a_second_store_object_sees_the_data_and_never_reuses_versions() {
     let v1 = first
         .put("doc", "first".to_string(), Expect::Absent)
         .await
-        .unwrap();
+        .unwrap()
+        .version;
     assert_eq!(
         VersionedStore::<String>::delete(&first, "doc", Expect::Version(v1))
             .await
@@ -298,7 +299,8 @@ async fn a_second_store_object_sees_the_data_and_never_reuses_versions() {
     let v2 = second
         .put("doc", "second".to_string(), Expect::Absent)
         .await
-        .unwrap();
+        .unwrap()
+        .version;
     assert!(
         v2 > v1,
         "re-created key got {v2}, after {v1}: a version was reused"
@@ -306,7 +308,8 @@ async fn a_second_store_object_sees_the_data_and_never_reuses_versions() {
     let c = conflict(
         second
             .put("doc", "stale".to_string(), Expect::Version(v1))
-            .await,
+            .await
+            .map(|m| m.version),
     );
     assert_eq!((c.kind(), c.current()), (ConflictKind::Stale, Some(v2)));
     let c = conflict(VersionedStore::<String>::delete(&second, "doc", Expect::Version(v1)).await);
@@ -324,7 +327,8 @@ async fn a_second_store_object_sees_the_data_and_never_reuses_versions() {
         let v = store
             .put(&format!("other-{i}"), i, Expect::Any)
             .await
-            .unwrap();
+            .unwrap()
+            .version;
         assert!(seen.insert(v), "version {v} handed out twice");
     }
 }
@@ -359,7 +363,8 @@ async fn binary_safe_keys_do_not_collide() {
             store
                 .put(key, i as u64, Expect::Absent)
                 .await
-                .unwrap_or_else(|e| panic!("{key:?}: {e}")),
+                .unwrap_or_else(|e| panic!("{key:?}: {e}"))
+                .version,
         );
     }
     for (i, key) in keys.iter().enumerate() {
@@ -413,7 +418,8 @@ async fn head_reads_metadata_without_decoding_the_value() {
     let v = store
         .put("s", "not a number".to_string(), Expect::Absent)
         .await
-        .unwrap();
+        .unwrap()
+        .version;
     let meta: Meta = VersionedStore::<u64>::head(&store, "s")
         .await
         .unwrap()
@@ -462,10 +468,20 @@ async fn expectations_and_exact_current_versions() {
     };
     let store = fx.store().await;
     // An empty list never matches, present or absent.
-    let c = conflict(store.put("k", 1u64, Expect::OneOf(vec![])).await);
+    let c = conflict(
+        store
+            .put("k", 1u64, Expect::OneOf(vec![]))
+            .await
+            .map(|m| m.version),
+    );
     assert_eq!((c.kind(), c.current()), (ConflictKind::Missing, None));
-    let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap();
-    let c = conflict(store.put("k", 2u64, Expect::OneOf(vec![])).await);
+    let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap().version;
+    let c = conflict(
+        store
+            .put("k", 2u64, Expect::OneOf(vec![]))
+            .await
+            .map(|m| m.version),
+    );
     assert_eq!((c.kind(), c.current()), (ConflictKind::Stale, Some(v1)));
     let c = conflict(VersionedStore::<u64>::delete(&store, "k", Expect::OneOf(vec![])).await);
     assert_eq!(c.current(), Some(v1));
@@ -474,9 +490,15 @@ async fn expectations_and_exact_current_versions() {
     let v2 = store
         .put("k", 2u64, Expect::OneOf(vec![other, v1]))
         .await
-        .unwrap();
+        .unwrap()
+        .version;
     assert!(v2 > v1);
-    let c = conflict(store.put("k", 3u64, Expect::OneOf(vec![other, v1])).await);
+    let c = conflict(
+        store
+            .put("k", 3u64, Expect::OneOf(vec![other, v1]))
+            .await
+            .map(|m| m.version),
+    );
     assert_eq!((c.kind(), c.current()), (ConflictKind::Stale, Some(v2)));
     // Exists / Absent on delete.
     let c = conflict(VersionedStore::<u64>::delete(&store, "k", Expect::Absent).await);
@@ -524,9 +546,13 @@ async fn the_scripts_survive_script_flush() {
             .await
             .expect("SCRIPT FLUSH");
     };
-    let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap();
+    let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap().version;
     flush(admin.clone()).await;
-    let v2 = store.put("k", 2u64, Expect::Version(v1)).await.unwrap();
+    let v2 = store
+        .put("k", 2u64, Expect::Version(v1))
+        .await
+        .unwrap()
+        .version;
     flush(admin.clone()).await;
     assert_eq!(
         VersionedStore::<u64>::delete(&store, "k", Expect::Version(v2))
@@ -554,7 +580,8 @@ async fn the_scripts_survive_script_flush() {
         let v = store
             .put("hammer", i, Expect::from(current))
             .await
-            .unwrap_or_else(|e| panic!("write {i} under SCRIPT FLUSH: {e}"));
+            .unwrap_or_else(|e| panic!("write {i} under SCRIPT FLUSH: {e}"))
+            .version;
         current = Some(v);
     }
     done.store(true, Ordering::SeqCst);
@@ -650,7 +677,7 @@ async fn connection_killed_during_a_cas_is_indeterminate_and_the_store_recovers(
     let observer = fx.store().await;
     let key = "fault";
     // Also loads the script, so the CAS below is a single EVALSHA.
-    let mut current = store.put(key, 0u64, Expect::Absent).await.unwrap();
+    let mut current = store.put(key, 0u64, Expect::Absent).await.unwrap().version;
     let mut current_value = 0;
     let mut outcomes = Vec::new();
     for round in 1..=4u64 {
@@ -661,7 +688,7 @@ async fn connection_killed_during_a_cas_is_indeterminate_and_the_store_recovers(
             tokio::spawn({
                 let store = store.clone();
                 let expect = Expect::Version(current);
-                async move { store.put(key, round, expect).await }
+                async move { store.put(key, round, expect).await.map(|m| m.version) }
             })
         };
         let start_kill = move || {
@@ -724,7 +751,8 @@ async fn connection_killed_during_a_cas_is_indeterminate_and_the_store_recovers(
         current = store
             .put(key, 100 + round, Expect::Version(stored.version))
             .await
-            .unwrap_or_else(|e| panic!("round {round}: the store did not recover: {e}"));
+            .unwrap_or_else(|e| panic!("round {round}: the store did not recover: {e}"))
+            .version;
         current_value = 100 + round;
         assert_ne!(client_id(&store).await, id, "a new connection");
     }
@@ -740,7 +768,7 @@ async fn connection_killed_while_idle_then_the_store_recovers() {
         return;
     };
     let store = fx.store().await;
-    let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap();
+    let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap().version;
     let mut admin = fx.admin().await;
 
     // A write first: the connection died before it was sent, but the client cannot know.
@@ -753,7 +781,10 @@ async fn connection_killed_while_idle_then_the_store_recovers() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let write = store.put("k", 2u64, Expect::Version(v1)).await;
+    let write = store
+        .put("k", 2u64, Expect::Version(v1))
+        .await
+        .map(|m| m.version);
     let now = get_u64(&store, "k").await.expect("exists");
     match write {
         Ok(v) => assert_eq!((now.value, now.version), (2, v)),
@@ -780,7 +811,8 @@ async fn connection_killed_while_idle_then_the_store_recovers() {
     let v = store
         .put("k", 3u64, Expect::Version(now.version))
         .await
-        .expect("recovered");
+        .expect("recovered")
+        .version;
     assert_eq!(get_u64(&store, "k").await.unwrap().version, v);
 
     // Over RESP3 the connection manager hears of the drop at once and reconnects in the
@@ -800,7 +832,8 @@ async fn connection_killed_while_idle_then_the_store_recovers() {
     let v4 = store3
         .put("k", 4u64, Expect::Version(v))
         .await
-        .expect("RESP3: reconnected before the next write");
+        .expect("RESP3: reconnected before the next write")
+        .version;
     assert_ne!(client_id(&store3).await, id);
     assert_eq!(get_u64(&store, "k").await.unwrap().version, v4);
 }
@@ -818,11 +851,14 @@ async fn response_timeout_is_indeterminate_for_a_write_and_the_store_works_after
     let store = fx
         .store_with(fx.options().response_timeout(Duration::from_millis(150)))
         .await;
-    let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap();
+    let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap().version;
 
     let stall = fx.stall_server(Duration::from_millis(800)).await;
     let started = Instant::now();
-    let write = store.put("k", 2u64, Expect::Version(v1)).await;
+    let write = store
+        .put("k", 2u64, Expect::Version(v1))
+        .await
+        .map(|m| m.version);
     let waited = started.elapsed();
     match &write {
         Err(StoreError::Indeterminate { key, .. }) => assert_eq!(key, "k"),
@@ -852,7 +888,8 @@ async fn response_timeout_is_indeterminate_for_a_write_and_the_store_works_after
     let v3 = store
         .put("k", 3u64, Expect::Version(now.version))
         .await
-        .expect("works afterwards");
+        .expect("works afterwards")
+        .version;
     assert!(v3 > now.version);
 }
 
@@ -887,12 +924,15 @@ async fn server_gone_is_unavailable_and_the_store_reconnects() {
     );
     let options = fx.options().connection_timeout(Duration::from_millis(500));
     let store = RedisStore::connect(&url, options).await.unwrap();
-    let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap();
+    let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap().version;
 
     proxy.stop();
     tokio::time::sleep(Duration::from_millis(50)).await;
     // The first write after the drop: the client cannot tell whether it was sent.
-    let first = store.put("k", 2u64, Expect::Version(v1)).await;
+    let first = store
+        .put("k", 2u64, Expect::Version(v1))
+        .await
+        .map(|m| m.version);
     assert!(
         matches!(
             first,
@@ -903,7 +943,10 @@ async fn server_gone_is_unavailable_and_the_store_reconnects() {
     // Then reconnects are refused: Unavailable for writes and reads, fast.
     for _ in 0..3 {
         let started = Instant::now();
-        let write = store.put("k", 3u64, Expect::Version(v1)).await;
+        let write = store
+            .put("k", 3u64, Expect::Version(v1))
+            .await
+            .map(|m| m.version);
         assert!(
             matches!(write, Err(StoreError::Unavailable { .. })),
             "{write:?}"

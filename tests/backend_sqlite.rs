@@ -125,7 +125,7 @@ async fn race(stores: &[SqliteStore], key: &str, tasks: usize, per_task: u64) {
                         })
                         .await
                         .unwrap_or_else(|e| panic!("task {t}: increment {i}: {e}"));
-                    writes.push((updated.version, written));
+                    writes.push((updated.meta.version, written));
                 }
                 writes
             })
@@ -171,7 +171,8 @@ async fn many_stores_open_a_new_file_at_once() {
             store
                 .put(&format!("k{i}"), i as u64, Expect::Absent)
                 .await
-                .unwrap(),
+                .unwrap()
+                .version,
         );
     }
     versions.dedup();
@@ -199,10 +200,10 @@ async fn two_stores_on_the_same_file_race_to_exactly_200() {
     let (a, b) = tokio::join!(db.open(), db.open());
     race(&[a.clone(), b.clone()], "shared counter", 8, 25).await;
     // Each sees the other's writes at once, and versions stay unique across both.
-    let va = a.put("x", 1u64, Expect::Absent).await.unwrap();
+    let va = a.put("x", 1u64, Expect::Absent).await.unwrap().version;
     let err = b.put("x", 2u64, Expect::Absent).await.unwrap_err();
     assert_eq!(err.as_conflict().unwrap().current(), Some(va));
-    let vb = b.put("x", 2u64, Expect::Version(va)).await.unwrap();
+    let vb = b.put("x", 2u64, Expect::Version(va)).await.unwrap().version;
     assert!(vb > va);
 }
 
@@ -211,9 +212,21 @@ async fn reopening_keeps_data_and_never_reuses_versions() {
     let db = TempDb::new("reopen");
     let (kept, highest) = {
         let store = db.open().await;
-        let v1 = store.put("kept", 1u64, Expect::Absent).await.unwrap();
-        let v2 = store.put("kept", 2u64, Expect::Version(v1)).await.unwrap();
-        let vd = store.put("deleted", 9u64, Expect::Absent).await.unwrap();
+        let v1 = store
+            .put("kept", 1u64, Expect::Absent)
+            .await
+            .unwrap()
+            .version;
+        let v2 = store
+            .put("kept", 2u64, Expect::Version(v1))
+            .await
+            .unwrap()
+            .version;
+        let vd = store
+            .put("deleted", 9u64, Expect::Absent)
+            .await
+            .unwrap()
+            .version;
         assert_eq!(
             VersionedStore::<u64>::delete(&store, "deleted", Expect::Version(vd))
                 .await
@@ -242,7 +255,11 @@ async fn reopening_keeps_data_and_never_reuses_versions() {
             .is_none()
     );
 
-    let recreated = store.put("deleted", 1u64, Expect::Absent).await.unwrap();
+    let recreated = store
+        .put("deleted", 1u64, Expect::Absent)
+        .await
+        .unwrap()
+        .version;
     assert!(
         recreated > highest,
         "{recreated} > {highest}: no version reused after reopening"
@@ -259,7 +276,8 @@ async fn reopening_keeps_data_and_never_reuses_versions() {
     let updated = store
         .put("kept", 3u64, Expect::Version(kept))
         .await
-        .unwrap();
+        .unwrap()
+        .version;
     assert!(updated > recreated);
 
     // And once more, with two stores open at the same time (one syncing every commit).
@@ -267,7 +285,8 @@ async fn reopening_keeps_data_and_never_reuses_versions() {
     let v = other
         .put("kept", 4u64, Expect::Version(updated))
         .await
-        .unwrap();
+        .unwrap()
+        .version;
     assert!(v > updated);
     assert_eq!(
         VersionedStore::<u64>::head(&store, "kept")
@@ -394,7 +413,8 @@ async fn weird_keys_including_nul_round_trip() {
             store
                 .put(key, i as u64, Expect::Absent)
                 .await
-                .unwrap_or_else(|e| panic!("{key:?}: {e}")),
+                .unwrap_or_else(|e| panic!("{key:?}: {e}"))
+                .version,
         );
     }
     for (i, key) in keys.iter().enumerate() {
@@ -416,7 +436,8 @@ async fn weird_keys_including_nul_round_trip() {
         versions[i] = store
             .put(key, i as u64 + 100, Expect::Version(versions[i]))
             .await
-            .unwrap();
+            .unwrap()
+            .version;
     }
     // Every key is its own row: nothing was cut at a NUL or matched as a pattern.
     let rows: i64 = rusqlite::Connection::open(&db.path)
@@ -439,7 +460,7 @@ async fn a_held_write_lock_gives_unavailable_in_bounded_time_and_reads_go_on() {
     let store = db
         .open_with(SqliteOptions::default().busy_timeout(timeout))
         .await;
-    let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap();
+    let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap().version;
 
     // Another connection (as another process would) takes the write lock and keeps it.
     let blocker = rusqlite::Connection::open(&db.path).unwrap();
@@ -473,7 +494,8 @@ async fn a_held_write_lock_gives_unavailable_in_bounded_time_and_reads_go_on() {
     let v2 = store
         .put("k", 2u64, Expect::Version(v1))
         .await
-        .expect("works once the lock is free");
+        .expect("works once the lock is free")
+        .version;
     assert!(v2 > v1);
 }
 
@@ -484,7 +506,8 @@ async fn a_value_of_another_type_is_a_codec_error() {
     let v = store
         .put("k", "not a number".to_string(), Expect::Absent)
         .await
-        .unwrap();
+        .unwrap()
+        .version;
     match VersionedStore::<u64>::get(&store, "k").await {
         Err(StoreError::Codec { key, .. }) => assert_eq!(key, "k"),
         other => panic!("expected a codec error, got {other:?}"),
@@ -525,7 +548,10 @@ fn outside_a_tokio_runtime_the_error_says_so() {
         .build()
         .unwrap();
     let store = rt.block_on(db.open());
-    let v: Version = rt.block_on(store.put("k", 1u64, Expect::Absent)).unwrap();
+    let v: Version = rt
+        .block_on(store.put("k", 1u64, Expect::Absent))
+        .unwrap()
+        .version;
     let err = futures_executor::block_on(VersionedStore::<u64>::get(&store, "k")).unwrap_err();
     assert!(
         matches!(sqlite_source(&err), SqliteError::NoRuntime),

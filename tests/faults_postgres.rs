@@ -160,11 +160,14 @@ async fn server_restart_and_outage_between_operations_then_the_store_recovers() 
             .connect_timeout(Duration::from_secs(1))
             .wait_timeout(Duration::from_secs(2));
         let (store, _cleanup) = fresh_migrated(&url, &through, "optimist_restart", options).await;
-        let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap();
+        let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap().version;
 
         // A restart: the connections break while idle, the server is right back.
         proxy.drop_connections();
-        let write = store.put("k", 2u64, Expect::Version(v1)).await;
+        let write = store
+            .put("k", 2u64, Expect::Version(v1))
+            .await
+            .map(|m| m.version);
         let now = read_until_back(&store, "k").await.expect("exists");
         match &write {
             Ok(v) => assert_eq!(now, (2, *v)),
@@ -179,7 +182,8 @@ async fn server_restart_and_outage_between_operations_then_the_store_recovers() 
         let v2 = store
             .put("k", 3u64, Expect::Version(now.1))
             .await
-            .expect("works after a restart");
+            .expect("works after a restart")
+            .version;
 
         // An outage: nothing listens; every operation is Unavailable, at once.
         proxy.stop();
@@ -275,18 +279,22 @@ async fn lost_replies_make_writes_indeterminate_then_the_store_recovers() {
         let direct = PostgresStore::connect(&url, store.options().clone())
             .await
             .unwrap();
-        let mut current = store.put("k", 1u64, Expect::Absent).await.unwrap();
+        let mut current = store.put("k", 1u64, Expect::Absent).await.unwrap().version;
         current = store
             .put("k", 2u64, Expect::Version(current))
             .await
-            .unwrap();
+            .unwrap()
+            .version;
         store.put("d", 1u64, Expect::Absent).await.unwrap();
-        let d = store.put("d", 2u64, Expect::Any).await.unwrap();
+        let d = store.put("d", 2u64, Expect::Any).await.unwrap().version;
 
         let mut outcomes = Vec::new();
         // A conditional update.
         proxy.set_mode(Mode::CutOnReply);
-        let write = store.put("k", 3u64, Expect::Version(current)).await;
+        let write = store
+            .put("k", 3u64, Expect::Version(current))
+            .await
+            .map(|m| m.version);
         let read = VersionedStore::<u64>::get(&store, "k").await;
         proxy.set_mode(Mode::Forward);
         assert!(
@@ -318,7 +326,7 @@ async fn lost_replies_make_writes_indeterminate_then_the_store_recovers() {
         assert_eq!(recovered, stored);
 
         // A conditional delete, on the new connection once it has prepared the statement.
-        let x = store.put("x", 1u64, Expect::Absent).await.unwrap();
+        let x = store.put("x", 1u64, Expect::Absent).await.unwrap().version;
         VersionedStore::<u64>::delete(&store, "x", Expect::Version(x))
             .await
             .unwrap();
@@ -341,7 +349,8 @@ async fn lost_replies_make_writes_indeterminate_then_the_store_recovers() {
         let v = store
             .put("k", 10u64, Expect::Version(now.1))
             .await
-            .expect("writes work again");
+            .expect("writes work again")
+            .version;
         assert_eq!(get_u64(&direct, "k").await, Some((10, v)));
         assert!(proxy.cuts() >= 2, "the proxy cut the replies");
         eprintln!("lost replies: {outcomes:#?}");
@@ -376,7 +385,10 @@ async fn exhausted_pool_fails_cleanly_and_recovers() {
                 let store = Arc::clone(&store);
                 tokio::spawn(async move {
                     let key = format!("k{i}");
-                    (key.clone(), store.put(&key, round, Expect::Any).await)
+                    (
+                        key.clone(),
+                        store.put(&key, round, Expect::Any).await.map(|m| m.version),
+                    )
                 })
             })
             .collect();
@@ -437,7 +449,7 @@ async fn slow_server_against_the_statement_timeout_then_the_store_recovers() {
         .statement_timeout(timeout)
         .application_name(&app);
     let (store, _cleanup) = fresh_migrated(&url, &url, "optimist_sleep", options).await;
-    let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap();
+    let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap().version;
     let slow = Slow::install(&url, &store).await;
     let admin = admin(&url).await;
     slow.set(&admin, Duration::from_secs(3)).await;
@@ -445,12 +457,24 @@ async fn slow_server_against_the_statement_timeout_then_the_store_recovers() {
     let writes: [(&str, Result<Option<Version>, StoreError>); 4] = [
         (
             "update",
-            store.put("k", 2u64, Expect::Version(v1)).await.map(Some),
+            store
+                .put("k", 2u64, Expect::Version(v1))
+                .await
+                .map(|m| Some(m.version)),
         ),
-        ("upsert", store.put("k", 3u64, Expect::Any).await.map(Some)),
+        (
+            "upsert",
+            store
+                .put("k", 3u64, Expect::Any)
+                .await
+                .map(|m| Some(m.version)),
+        ),
         (
             "create",
-            store.put("new", 4u64, Expect::Absent).await.map(Some),
+            store
+                .put("new", 4u64, Expect::Absent)
+                .await
+                .map(|m| Some(m.version)),
         ),
         (
             "delete",
@@ -480,9 +504,14 @@ async fn slow_server_against_the_statement_timeout_then_the_store_recovers() {
     let v2 = store
         .put("k", 5u64, Expect::Version(v1))
         .await
-        .expect("a write within the timeout");
+        .expect("a write within the timeout")
+        .version;
     slow.set(&admin, Duration::ZERO).await;
-    let v3 = store.put("k", 6u64, Expect::Version(v2)).await.unwrap();
+    let v3 = store
+        .put("k", 6u64, Expect::Version(v2))
+        .await
+        .unwrap()
+        .version;
     assert_eq!(get_u64(&store, "k").await, Some((6, v3)));
     store.put("new", 7u64, Expect::Absent).await.unwrap();
 }

@@ -127,7 +127,7 @@ async fn replies_match_requests(store: &RedisStore) {
             let store = Arc::clone(&store);
             tokio::spawn(async move {
                 let key = format!("check{i}");
-                let v = store.put(&key, 1000 + i, Expect::Any).await?;
+                let v = store.put(&key, 1000 + i, Expect::Any).await?.version;
                 let read: Option<Versioned<u64>> = store.get(&key).await?;
                 Ok::<_, StoreError>((i, v, read))
             })
@@ -161,10 +161,10 @@ async fn lost_replies_make_writes_indeterminate_then_the_store_reconnects() {
             .response_timeout(Duration::from_secs(2));
         let store = connect(&through, options.clone()).await;
         let direct = connect(&url, options).await;
-        let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap();
-        let d = store.put("d", 1u64, Expect::Absent).await.unwrap();
+        let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap().version;
+        let d = store.put("d", 1u64, Expect::Absent).await.unwrap().version;
         // Load the delete script too: a NOSCRIPT reply would be cut before the script ran.
-        let x = store.put("x", 1u64, Expect::Absent).await.unwrap();
+        let x = store.put("x", 1u64, Expect::Absent).await.unwrap().version;
         VersionedStore::<u64>::delete(&store, "x", Expect::Version(x))
             .await
             .unwrap();
@@ -177,7 +177,10 @@ async fn lost_replies_make_writes_indeterminate_then_the_store_reconnects() {
             }
             proxy.set_mode(Mode::CutOnReply);
             let result = match what {
-                "put" => store.put("k", 2u64, Expect::Version(v1)).await.map(Some),
+                "put" => store
+                    .put("k", 2u64, Expect::Version(v1))
+                    .await
+                    .map(|m| Some(m.version)),
                 _ => VersionedStore::<u64>::delete(&store, "d", Expect::Version(d)).await,
             };
             let read = VersionedStore::<u64>::get(&store, "k").await;
@@ -204,7 +207,11 @@ async fn lost_replies_make_writes_indeterminate_then_the_store_reconnects() {
 
         // The store reconnects and answers correctly.
         assert_eq!(read_until_back(&store, "k").await, Some(k));
-        let v3 = store.put("k", 3u64, Expect::Version(k.1)).await.unwrap();
+        let v3 = store
+            .put("k", 3u64, Expect::Version(k.1))
+            .await
+            .unwrap()
+            .version;
         assert_eq!(get_u64(&direct, "k").await, Some((3, v3)));
         replies_match_requests(&store).await;
         assert!(proxy.cuts() >= 2);
@@ -234,13 +241,19 @@ async fn hung_server_times_out_and_late_replies_do_not_confuse_the_store() {
             .response_timeout(Duration::from_millis(300));
         let store = connect(&through, options.clone()).await;
         let direct = connect(&url, options).await;
-        let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap();
+        let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap().version;
         let connection_before = client_id(&store).await;
 
         proxy.set_mode(Mode::Hold);
-        let write = store.put("k", 2u64, Expect::Version(v1)).await;
+        let write = store
+            .put("k", 2u64, Expect::Version(v1))
+            .await
+            .map(|m| m.version);
         let read = VersionedStore::<u64>::get(&store, "k").await;
-        let other = store.put("other", 7u64, Expect::Absent).await;
+        let other = store
+            .put("other", 7u64, Expect::Absent)
+            .await
+            .map(|m| m.version);
         assert!(
             matches!(write, Err(StoreError::Indeterminate { .. })),
             "{write:?}"
@@ -283,7 +296,11 @@ async fn hung_server_times_out_and_late_replies_do_not_confuse_the_store() {
             if same { "the same" } else { "a replaced" }
         );
         // The late CAS cannot apply twice: its expectation is stale now.
-        let v3 = store.put("k", 3u64, Expect::Version(k.1)).await.unwrap();
+        let v3 = store
+            .put("k", 3u64, Expect::Version(k.1))
+            .await
+            .unwrap()
+            .version;
         assert_eq!(get_u64(&direct, "k").await, Some((3, v3)));
     }
 }
@@ -305,7 +322,7 @@ async fn concurrent_cas_during_a_stall_apply_exactly_once() {
             keys.options().response_timeout(Duration::from_millis(150)),
         )
         .await;
-        let v1 = store.put("k", 0u64, Expect::Absent).await.unwrap();
+        let v1 = store.put("k", 0u64, Expect::Absent).await.unwrap().version;
 
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Duration::from_secs(5))
@@ -328,7 +345,12 @@ async fn concurrent_cas_during_a_stall_apply_exactly_once() {
         let tasks: Vec<_> = (1..=10u64)
             .map(|i| {
                 let store = store.clone();
-                tokio::spawn(async move { store.put("k", i, Expect::Version(v1)).await })
+                tokio::spawn(async move {
+                    store
+                        .put("k", i, Expect::Version(v1))
+                        .await
+                        .map(|m| m.version)
+                })
             })
             .collect();
         for task in tasks {
@@ -364,7 +386,8 @@ async fn concurrent_cas_during_a_stall_apply_exactly_once() {
         let v = store
             .put("k", 100u64, Expect::Version(version))
             .await
-            .unwrap();
+            .unwrap()
+            .version;
         assert_eq!(get_u64(&store, "k").await, Some((100, v)));
         eprintln!("stall: 10 CAS Indeterminate, exactly one applied (value {value})");
     }

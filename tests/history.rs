@@ -19,7 +19,7 @@ use std::task::{Context, Poll};
 use futures_util::future::join_all;
 use optimist::testkit::{History, HistoryReport, HistoryViolation, linearizable_history};
 use optimist::{
-    BoxError, Conflict, Expect, MemoryStore, StoreError, Version, Versioned, VersionedStore,
+    BoxError, Conflict, Expect, MemoryStore, Meta, StoreError, Version, Versioned, VersionedStore,
 };
 use parking_lot::Mutex;
 use rand::Rng;
@@ -254,7 +254,7 @@ impl VersionedStore<u64> for ToyStore {
         Ok(read)
     }
 
-    async fn put(&self, key: &str, value: u64, expect: Expect) -> Result<Version, StoreError> {
+    async fn put(&self, key: &str, value: u64, expect: Expect) -> Result<Meta, StoreError> {
         Yield::maybe().await;
         if self.bug == Bug::NonAtomicCas && expect != Expect::Any {
             let current = self.read(key).map(|c| c.version);
@@ -262,11 +262,11 @@ impl VersionedStore<u64> for ToyStore {
                 return Err(Conflict::new(key, expect, current).into());
             }
             Yield::twice().await;
-            return self.write(key, value, &Expect::Any);
+            return self.write(key, value, &Expect::Any).map(written);
         }
         let r = self.report(key, || self.write(key, value, &expect)).await;
         Yield::maybe().await;
-        r
+        r.map(written)
     }
 
     async fn delete(&self, key: &str, expect: Expect) -> Result<Option<Version>, StoreError> {
@@ -391,7 +391,7 @@ fn a_single_lost_write_is_caught() {
         async fn get(&self, key: &str) -> Result<Option<Versioned<u64>>, StoreError> {
             self.0.get(key).await
         }
-        async fn put(&self, key: &str, value: u64, expect: Expect) -> Result<Version, StoreError> {
+        async fn put(&self, key: &str, value: u64, expect: Expect) -> Result<Meta, StoreError> {
             let n = {
                 let mut n = self.1.lock();
                 *n += 1;
@@ -548,5 +548,13 @@ async fn redis_histories() {
     }
     if let Err(panic) = result {
         std::panic::resume_unwind(panic.into_panic());
+    }
+}
+
+/// The toy store's metadata of a write of `version` (its clock is not under test).
+fn written(version: Version) -> Meta {
+    Meta {
+        version,
+        last_modified: std::time::SystemTime::now(),
     }
 }

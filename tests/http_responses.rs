@@ -29,11 +29,18 @@ struct World {
 impl World {
     fn new() -> Self {
         let store = MemoryStore::new();
-        let v1 = store.put_sync("doc", "one".into(), Expect::Absent).unwrap();
+        let v1 = store
+            .put_sync("doc", "one".into(), Expect::Absent)
+            .unwrap()
+            .version;
         let v2 = store
             .put_sync("doc", "two".into(), Expect::Version(v1))
-            .unwrap();
-        let g1 = store.put_sync("gone", "x".into(), Expect::Absent).unwrap();
+            .unwrap()
+            .version;
+        let g1 = store
+            .put_sync("gone", "x".into(), Expect::Absent)
+            .unwrap()
+            .version;
         store.delete_sync("gone", Expect::Version(g1)).unwrap();
         World { store, v1, v2, g1 }
     }
@@ -269,7 +276,10 @@ fn conflict_kinds_in_bodies() {
 #[test]
 fn server_duplicate_names_the_field() {
     let store = MemoryStore::new();
-    let v = store.put_sync("john_doe", 1u8, Expect::Absent).unwrap();
+    let v = store
+        .put_sync("john_doe", 1u8, Expect::Absent)
+        .unwrap()
+        .version;
     let err = store.put_sync("john_doe", 2u8, Expect::Absent).unwrap_err();
     let rejection =
         Rejection::from_store_error(err, &Method::POST, Origin::Server).with_field("username");
@@ -705,6 +715,7 @@ fn guarded_put(
     };
     store
         .put_sync(key, body.to_owned(), expect)
+        .map(|m| m.version)
         .map_err(|e| Rejection::from_store_error(e, &Method::PUT, Origin::Header))
 }
 
@@ -762,7 +773,8 @@ fn no_aba_a_tag_from_a_deleted_incarnation_fails() {
     let store = MemoryStore::new();
     let old = store
         .put_sync("doc", "a".to_string(), Expect::Absent)
-        .unwrap();
+        .unwrap()
+        .version;
     store.delete_sync("doc", Expect::Version(old)).unwrap();
 
     // While deleted: 412 without ETag on PUT, 404 on DELETE.
@@ -780,7 +792,8 @@ fn no_aba_a_tag_from_a_deleted_incarnation_fails() {
     // Re-created: the old tag is stale, the 412 carries the new incarnation's ETag.
     let new = store
         .put_sync("doc", "b".to_string(), Expect::Absent)
-        .unwrap();
+        .unwrap()
+        .version;
     assert_ne!(new, old);
     let response = guarded_put(&store, "doc", &if_match(old), "x")
         .unwrap_err()

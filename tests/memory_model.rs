@@ -232,7 +232,7 @@ impl Driver for SyncDoor<'_> {
         self.0.head_sync(key)
     }
     fn put(&self, key: &str, value: u32, expect: Expect) -> Result<Version, StoreError> {
-        self.0.put_sync(key, value, expect)
+        self.0.put_sync(key, value, expect).map(|m| m.version)
     }
     fn delete(&self, key: &str, expect: Expect) -> Result<Option<Version>, StoreError> {
         self.0.delete_sync(key, expect)
@@ -250,7 +250,7 @@ impl Driver for AsyncDoor<'_> {
         block_on(VersionedStore::head(self.0, key)).expect("the memory store's head never fails")
     }
     fn put(&self, key: &str, value: u32, expect: Expect) -> Result<Version, StoreError> {
-        block_on(VersionedStore::put(self.0, key, value, expect))
+        block_on(VersionedStore::put(self.0, key, value, expect)).map(|m| m.version)
     }
     fn delete(&self, key: &str, expect: Expect) -> Result<Option<Version>, StoreError> {
         block_on(VersionedStore::delete(self.0, key, expect))
@@ -269,7 +269,7 @@ impl Driver for DynDoor {
         block_on(self.0.head_dyn(key)).expect("the memory store's head never fails")
     }
     fn put(&self, key: &str, value: u32, expect: Expect) -> Result<Version, StoreError> {
-        block_on(self.0.put(key, value, expect))
+        block_on(self.0.put(key, value, expect)).map(|m| m.version)
     }
     fn delete(&self, key: &str, expect: Expect) -> Result<Option<Version>, StoreError> {
         // Through the `VersionedStore` impl of the unsized `dyn DynVersionedStore`.
@@ -471,7 +471,7 @@ fn generated_ops_cover_every_outcome() {
                     let e = model.resolve(key, expect);
                     let r = store
                         .put_sync(key, *value, e.clone())
-                        .map(|v| Some((v, *value)));
+                        .map(|m| Some((m.version, *value)));
                     ("put", key, e, r)
                 }
                 Op::Delete { key, expect } => {

@@ -22,7 +22,8 @@ fn old_version_does_not_match_a_recreated_key() {
     let store = MemoryStore::<String>::new();
     let v1 = store
         .put_sync("doc", "first".into(), Expect::Absent)
-        .unwrap();
+        .unwrap()
+        .version;
     assert_eq!(
         store.delete_sync("doc", Expect::Version(v1)).unwrap(),
         Some(v1)
@@ -41,7 +42,8 @@ fn old_version_does_not_match_a_recreated_key() {
 
     let v2 = store
         .put_sync("doc", "second".into(), Expect::Absent)
-        .unwrap();
+        .unwrap()
+        .version;
     assert!(v2 > v1, "re-created version {v2} is not after {v1}");
 
     // A write or delete holding the old version must fail, carrying the new current one.
@@ -66,7 +68,8 @@ fn old_version_does_not_match_a_recreated_key() {
     // The current version works, and the old one still does not afterwards.
     let v3 = store
         .put_sync("doc", "third".into(), Expect::OneOf(vec![v1, v2]))
-        .unwrap();
+        .unwrap()
+        .version;
     assert!(v3 > v2);
     assert!(
         store
@@ -87,7 +90,12 @@ fn a_version_of_one_key_never_matches_another() {
         let store = MemoryStore::<u32>::with_shards(shards);
         let mut versions = Vec::new();
         for i in 0..64 {
-            versions.push(store.put_sync(&format!("k{i}"), i, Expect::Absent).unwrap());
+            versions.push(
+                store
+                    .put_sync(&format!("k{i}"), i, Expect::Absent)
+                    .unwrap()
+                    .version,
+            );
         }
         let distinct: HashSet<_> = versions.iter().collect();
         assert_eq!(distinct.len(), versions.len(), "{shards} shards");
@@ -116,7 +124,7 @@ fn conditional_put(
     let WriteCondition::Enforce(expect) = pre.write_condition() else {
         panic!("If-Match alone is enforced by the store: {pre:?}");
     };
-    store.put_sync(key, value.into(), expect)
+    store.put_sync(key, value.into(), expect).map(|m| m.version)
 }
 
 #[test]
@@ -124,12 +132,14 @@ fn if_match_with_an_etag_of_a_deleted_incarnation_is_412() {
     let store = MemoryStore::<String>::new();
     let v1 = store
         .put_sync("doc", "first".into(), Expect::Absent)
-        .unwrap();
+        .unwrap()
+        .version;
     let old_etag = v1.etag();
     store.delete_sync("doc", Expect::Any).unwrap();
     let v2 = store
         .put_sync("doc", "second".into(), Expect::Absent)
-        .unwrap();
+        .unwrap()
+        .version;
 
     let pre = if_match(&old_etag);
     assert_eq!(
@@ -208,7 +218,10 @@ fn a_thousand_delete_recreate_cycles_never_reuse_a_version() {
         let mut all: Vec<Version> = Vec::new();
         let mut previous_incarnation: Option<Version> = None;
         for cycle in 0..1_000u32 {
-            let created = store.put_sync("cycled", cycle, Expect::Absent).unwrap();
+            let created = store
+                .put_sync("cycled", cycle, Expect::Absent)
+                .unwrap()
+                .version;
             // The last version of the previous incarnation is refused by this one.
             if let Some(old) = previous_incarnation {
                 let c = conflict(
@@ -223,7 +236,8 @@ fn a_thousand_delete_recreate_cycles_never_reuse_a_version() {
             }
             let updated = store
                 .put_sync("cycled", cycle + 1, Expect::Version(created))
-                .unwrap();
+                .unwrap()
+                .version;
             assert_eq!(
                 store
                     .delete_sync("cycled", Expect::Version(updated))
@@ -241,7 +255,7 @@ fn a_thousand_delete_recreate_cycles_never_reuse_a_version() {
         );
 
         // No version of any earlier incarnation matches the next one.
-        let last = store.put_sync("cycled", 0, Expect::Absent).unwrap();
+        let last = store.put_sync("cycled", 0, Expect::Absent).unwrap().version;
         assert!(last > *all.last().unwrap());
         let c = conflict(
             store

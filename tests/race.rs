@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use futures_executor::block_on;
 use optimist::{
-    ConflictKind, DynVersionedStore, Expect, MemoryStore, RetryPolicy, SharedStore, StoreError,
-    UpdateError, Version, Versioned, VersionedStore, update_with,
+    ConflictKind, DynVersionedStore, Expect, MemoryStore, Meta, RetryPolicy, SharedStore,
+    StoreError, UpdateError, Version, Versioned, VersionedStore, update_with,
 };
 
 /// The attempt bound for the races.
@@ -70,7 +70,7 @@ where
                         .unwrap_or_else(|e| panic!("thread {t}, increment {i} of {key:?}: {e}"));
                         assert!(updated.attempts >= 1 && updated.attempts <= RACE_ATTEMPTS);
                         attempts += u64::from(updated.attempts);
-                        writes.push((key.clone(), updated.version, written));
+                        writes.push((key.clone(), updated.meta.version, written));
                     }
                     (writes, attempts)
                 })
@@ -210,7 +210,8 @@ fn gives_up_after_max_attempts_with_the_last_conflict() {
         // A concurrent writer gets in between this attempt's read and its CAS.
         let v = store
             .put_sync("k", 1_000 + u64::from(calls), Expect::Any)
-            .unwrap();
+            .unwrap()
+            .version;
         sneaked.push(v);
         Ok::<_, Infallible>(cur.value + 1)
     }));
@@ -240,7 +241,7 @@ fn gives_up_on_an_absent_key_that_keeps_being_created() {
     let mut created = None;
     let result = block_on(update_with(&store, "new", &policy, |cur| {
         assert!(cur.is_none());
-        created = Some(store.put_sync("new", 7, Expect::Absent).unwrap());
+        created = Some(store.put_sync("new", 7, Expect::Absent).unwrap().version);
         Ok::<_, Infallible>(1)
     }));
     let Err(UpdateError::GaveUp { attempts, last }) = result else {
@@ -256,7 +257,7 @@ fn gives_up_on_an_absent_key_that_keeps_being_created() {
 #[test]
 fn gives_up_on_a_key_deleted_under_it() {
     let store = MemoryStore::<u64>::new();
-    let v = store.put_sync("gone", 1, Expect::Absent).unwrap();
+    let v = store.put_sync("gone", 1, Expect::Absent).unwrap().version;
     let policy = RetryPolicy::new(1);
     let result = block_on(update_with(&store, "gone", &policy, |cur| {
         assert_eq!(cur.map(|c| c.version), Some(v));
@@ -291,7 +292,7 @@ fn succeeds_after_conflicts_and_counts_attempts() {
     assert_eq!(updated.attempts, 3);
     assert_eq!(calls, 3);
     // 10 -> 110 (interference) -> 210 (interference) -> 211 (ours).
-    assert_eq!(state(&store, "k"), Some((updated.version, 211)));
+    assert_eq!(state(&store, "k"), Some((updated.meta.version, 211)));
 }
 
 #[test]
@@ -308,13 +309,13 @@ fn creates_an_absent_key_in_one_attempt() {
     ))
     .unwrap();
     assert_eq!(updated.attempts, 1);
-    assert_eq!(state(&store, "fresh"), Some((updated.version, 42)));
+    assert_eq!(state(&store, "fresh"), Some((updated.meta.version, 42)));
 }
 
 #[test]
 fn aborted_closure_writes_nothing() {
     let store = MemoryStore::<u64>::new();
-    let v = store.put_sync("k", 5, Expect::Absent).unwrap();
+    let v = store.put_sync("k", 5, Expect::Absent).unwrap().version;
     let mut calls = 0;
     let result = block_on(update_with(&store, "k", &RetryPolicy::new(10), |cur| {
         calls += 1;
@@ -440,7 +441,7 @@ impl VersionedStore<u64> for Failing {
         key: &str,
         _value: u64,
         _expect: Expect,
-    ) -> impl Future<Output = Result<Version, StoreError>> + Send {
+    ) -> impl Future<Output = Result<Meta, StoreError>> + Send {
         self.puts.fetch_add(1, Ordering::SeqCst);
         std::future::ready(Err((self.error)(key)))
     }

@@ -913,14 +913,14 @@ fn expect_for_pins_the_snapshot_or_fails_with_412() {
 fn expect_for_pins_against_a_real_store() {
     use optimist::MemoryStore;
     let store = MemoryStore::new();
-    let v1 = store.put_sync("doc", "a", Expect::Absent).unwrap();
+    let v1 = store.put_sync("doc", "a", Expect::Absent).unwrap().version;
     let pre = parse(&[line(INM, r#""999999""#)]);
     assert_eq!(pre.write_condition(), WriteCondition::NeedsCurrent);
     let snapshot = store.head_sync("doc");
     let expect = pre.expect_for("doc", snapshot.as_ref()).unwrap().unwrap();
     assert_eq!(expect, Expect::Version(v1));
     // Someone else writes between the read and our write: the pinned CAS refuses.
-    let v2 = store.put_sync("doc", "b", Expect::Any).unwrap();
+    let v2 = store.put_sync("doc", "b", Expect::Any).unwrap().version;
     let err = store.put_sync("doc", "c", expect).unwrap_err();
     assert_eq!(err.as_conflict().unwrap().current(), Some(v2));
     assert_eq!(store.get_sync("doc").unwrap().value, "b");

@@ -113,7 +113,7 @@ fn cas_increments() {
                         if updated.attempts > 1 {
                             RETRIED.fetch_add(1, Relaxed);
                         }
-                        (updated.version, wrote)
+                        (updated.meta.version, wrote)
                     })
                     .collect::<Vec<_>>()
             })

@@ -22,9 +22,24 @@ fn post_raw(server: &Server, body: &str) -> Response {
 
 /// GET `username`: 200, its body bytes and ETag.
 fn get_raw(server: &Server, username: &str) -> (String, String) {
+    let (body, etag, _) = get_held(server, username);
+    (body, etag)
+}
+
+/// What a client holds after a response: its body, ETag and Last-Modified.
+fn held(response: &Response) -> (String, String, String) {
+    (
+        response.text(),
+        response.etag(),
+        response.one_header("last-modified").to_owned(),
+    )
+}
+
+/// GET `username`: 200, and what it gives a client to hold.
+fn get_held(server: &Server, username: &str) -> (String, String, String) {
     let response = server.get(&user_path(username)).send();
     response.assert_status(200);
-    (response.text(), response.etag())
+    held(&response)
 }
 
 every_backend! {
@@ -99,39 +114,39 @@ every_backend! {
         assert_unchanged(server, "dup", &doc, &etag);
     }
 
-    /// A client that keeps a write's response body and ETag holds exactly what a GET then
-    /// returns (RFC 9110 9.3.4 with 8.7): the body is the stored representation, byte for
-    /// byte, and `Content-Location` says so.
+    /// A client that keeps a write's response body and validators holds exactly what a GET
+    /// then returns (RFC 9110 9.3.4 with 8.7): the body is the stored representation, byte
+    /// for byte, with its ETag and Last-Modified, and `Content-Location` says so.
     fn write_responses_are_the_stored_representation(server) {
         let sent = r#"{ "username":"kept", "name":"\u00e9t\u00e9", "_version":"ignored-on-POST", "n":1.0 }"#;
         let post = post_raw(server, sent);
         post.assert_status(201);
-        let mut held = (post.text(), post.etag());
+        let mut kept = held(&post);
         assert_eq!(post.one_header("content-location"), "/api/users/kept");
-        assert_eq!(get_raw(server, "kept"), held, "after POST");
+        assert_eq!(get_held(server, "kept"), kept, "after POST");
 
         let put = server
             .request("PUT", &user_path("kept"))
             .typed_body(
                 "application/json",
-                format!(r#"{{"n":2.50,"_version":{:?},"username":"kept"}}"#, held.1),
+                format!(r#"{{"n":2.50,"_version":{:?},"username":"kept"}}"#, kept.1),
             )
             .send();
         put.assert_status(200);
         assert_eq!(put.one_header("content-location"), "/api/users/kept");
         assert!(!put.text().contains("_version"), "{}", put.text());
-        held = (put.text(), put.etag());
-        assert_eq!(get_raw(server, "kept"), held, "after PUT");
+        kept = held(&put);
+        assert_eq!(get_held(server, "kept"), kept, "after PUT");
 
         let patch = server
             .request("PATCH", &user_path("kept"))
-            .header("If-Match", &held.1)
+            .header("If-Match", &kept.1)
             .typed_body("application/merge-patch+json", r#"{ "extra" : [ 1 , 2 ] }"#)
             .send();
         patch.assert_status(200);
         assert_eq!(patch.one_header("content-location"), "/api/users/kept");
-        held = (patch.text(), patch.etag());
-        assert_eq!(get_raw(server, "kept"), held, "after PATCH");
+        kept = held(&patch);
+        assert_eq!(get_held(server, "kept"), kept, "after PATCH");
 
         // Create-only PUT: 201, the same promise.
         let created = server
@@ -141,7 +156,7 @@ every_backend! {
             .send();
         created.assert_status(201);
         assert_eq!(created.one_header("content-location"), "/api/users/fresh");
-        assert_eq!(get_raw(server, "fresh"), (created.text(), created.etag()));
+        assert_eq!(get_held(server, "fresh"), held(&created));
     }
 
     /// `.` and `..` are dot-segments (RFC 3986 5.2.4): no user may have them as a name.

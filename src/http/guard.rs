@@ -24,7 +24,7 @@ impl Preconditions {
     ///
     /// # futures_executor::block_on(async {
     /// let store = MemoryStore::new();
-    /// let v = store.put_sync("k", 1, Expect::Absent).unwrap();
+    /// let v = store.put_sync("k", 1, Expect::Absent).unwrap().version;
     /// let mut h = HeaderMap::new();
     /// h.insert("if-none-match", "\"999\"".parse().unwrap()); // needs the current state
     /// let pre = Preconditions::from_headers(&h).unwrap();

@@ -11,7 +11,7 @@
 //! use optimist::{Expect, MemoryStore, VersionedStore};
 //!
 //! async fn put(store: &MemoryStore<String>, key: &str, headers: &HeaderMap, body: String)
-//!     -> Result<optimist::Version, Rejection>
+//!     -> Result<optimist::Meta, Rejection>
 //! {
 //!     let pre = Preconditions::from_headers(headers)?;                  // 400 if malformed
 //!     pre.require(&Method::PUT, &PreconditionPolicy::default())?;       // 428 if none
@@ -23,7 +23,7 @@
 //!
 //! # futures_executor::block_on(async {
 //! let store = MemoryStore::new();
-//! let v1 = store.put_sync("doc", "a".to_string(), Expect::Absent).unwrap();
+//! let v1 = store.put_sync("doc", "a".to_string(), Expect::Absent).unwrap().version;
 //! let mut headers = HeaderMap::new();
 //! assert_eq!(put(&store, "doc", &headers, "b".into()).await.unwrap_err().status(), 428);
 //! headers.insert("if-match", v1.header_value());

@@ -219,7 +219,7 @@ impl Problem {
 /// use optimist::{ConflictKind, Expect, MemoryStore};
 ///
 /// let store = MemoryStore::new();
-/// let v = store.put_sync("u", 1, Expect::Absent).unwrap();
+/// let v = store.put_sync("u", 1, Expect::Absent).unwrap().version;
 /// let err = store.put_sync("u", 2, Expect::Absent).unwrap_err();
 /// let response = Rejection::from_store_error(err, &Method::POST, Origin::Server).into_response();
 /// let conflict = conflict_from_response(&response).unwrap();

@@ -1,7 +1,9 @@
 //! The in-memory store: sharded `parking_lot` mutexes, one hash per operation, per-shard
 //! version counters interleaved so versions are unique store-wide.
 
+mod commit;
 mod key;
+mod list;
 mod table_alloc;
 
 use std::future::{Future, ready};
@@ -13,7 +15,10 @@ use self::key::Key;
 use self::table_alloc::TableAlloc;
 use crate::clock::Stamp;
 use crate::sync::Mutex;
-use crate::{Conflict, Expect, Meta, StoreError, Version, Versioned, VersionedStore};
+use crate::{
+    Applied, Capabilities, Commit, Conflict, Expect, ListPage, ListRequest, Meta, StoreError,
+    Version, Versioned, VersionedStore,
+};
 
 /// An in-process [`VersionedStore`]: the default backend.
 ///
@@ -41,12 +46,12 @@ use crate::{Conflict, Expect, Meta, StoreError, Version, Versioned, VersionedSto
 /// use optimist::{Expect, MemoryStore};
 ///
 /// let store = MemoryStore::new();
-/// let v1 = store.put_sync("a", "one", Expect::Absent).unwrap();
-/// let v2 = store.put_sync("a", "two", Expect::Version(v1)).unwrap();
+/// let v1 = store.put_sync("a", "one", Expect::Absent).unwrap().version;
+/// let v2 = store.put_sync("a", "two", Expect::Version(v1)).unwrap().version;
 /// assert!(v2 > v1);
 /// assert!(store.put_sync("a", "three", Expect::Version(v1)).is_err()); // stale
 /// assert_eq!(store.delete_sync("a", Expect::Version(v2)).unwrap(), Some(v2));
-/// let v3 = store.put_sync("a", "again", Expect::Absent).unwrap();
+/// let v3 = store.put_sync("a", "again", Expect::Absent).unwrap().version;
 /// assert!(v3 > v2); // never reused: an old ETag can't match the new incarnation
 /// ```
 pub struct MemoryStore<V> {
@@ -159,7 +164,7 @@ impl<V> MemoryStore<V> {
     ///
     /// ```
     /// let store = optimist::MemoryStore::new();
-    /// let v = store.put_sync("k", 5, optimist::Expect::Absent).unwrap();
+    /// let v = store.put_sync("k", 5, optimist::Expect::Absent).unwrap().version;
     /// assert_eq!(store.head_sync("k").unwrap().version, v);
     /// ```
     pub fn head_sync(&self, key: &str) -> Option<Meta> {
@@ -180,7 +185,7 @@ impl<V> MemoryStore<V> {
     /// let err = store.put_sync("k", 2, Expect::Absent).unwrap_err();
     /// assert_eq!(err.as_conflict().unwrap().kind(), ConflictKind::AlreadyExists);
     /// ```
-    pub fn put_sync(&self, key: &str, value: V, expect: Expect) -> Result<Version, StoreError> {
+    pub fn put_sync(&self, key: &str, value: V, expect: Expect) -> Result<Meta, StoreError> {
         let (hash, idx) = self.locate(key);
         let now = Stamp::now();
         let mut guard = self.shards[idx].0.lock();
@@ -219,7 +224,10 @@ impl<V> MemoryStore<V> {
         };
         drop(guard);
         drop(old);
-        Ok(version)
+        Ok(Meta {
+            version,
+            last_modified: now.to_system_time(),
+        })
     }
 
     /// Removes `key` if `expect` admits the current state; see [`VersionedStore::delete`].
@@ -227,7 +235,7 @@ impl<V> MemoryStore<V> {
     /// ```
     /// use optimist::{Expect, MemoryStore};
     /// let store = MemoryStore::new();
-    /// let v = store.put_sync("k", 1, Expect::Absent).unwrap();
+    /// let v = store.put_sync("k", 1, Expect::Absent).unwrap().version;
     /// assert_eq!(store.delete_sync("k", Expect::Exists).unwrap(), Some(v));
     /// assert_eq!(store.delete_sync("k", Expect::Any).unwrap(), None);
     /// ```
@@ -258,7 +266,61 @@ impl<V> MemoryStore<V> {
     }
 }
 
+impl<V> MemoryStore<V> {
+    /// The most keys one commit may name in this store.
+    pub const MAX_COMMIT_KEYS: usize = 256;
+
+    /// Applies `commit` all or nothing; see [`VersionedStore::commit`].
+    ///
+    /// The shards of the commit's keys are locked in ascending index order (so two commits
+    /// over overlapping keys can never deadlock, whatever order they name the keys in), every
+    /// expectation is checked, and only if all hold are the writes applied, before any lock
+    /// is released: no reader sees part of a commit. At most
+    /// [`MAX_COMMIT_KEYS`](Self::MAX_COMMIT_KEYS) keys.
+    ///
+    /// ```
+    /// use optimist::{Applied, Commit, Expect, MemoryStore};
+    /// let store = MemoryStore::new();
+    /// let a = store.put_sync("a", 10, Expect::Absent).unwrap().version;
+    /// let b = store.put_sync("b", 0, Expect::Absent).unwrap().version;
+    /// // Move 5 from a to b, only if neither changed since it was read.
+    /// let done = store
+    ///     .commit_sync(Commit::new().put("a", 5, Expect::Version(a)).put("b", 5, Expect::Version(b)))
+    ///     .unwrap();
+    /// assert!(matches!(done[0], Applied::Put(m) if m.version > a));
+    /// // The same commit again is stale on both keys, and names both.
+    /// let err = store
+    ///     .commit_sync(Commit::new().put("a", 0, Expect::Version(a)).put("b", 10, Expect::Version(b)))
+    ///     .unwrap_err();
+    /// assert_eq!(err.as_commit_conflict().unwrap().conflicts().len(), 2);
+    /// assert_eq!(store.get_sync("a").unwrap().value, 5);
+    /// ```
+    pub fn commit_sync(&self, commit: Commit<V>) -> Result<Vec<Applied>, StoreError> {
+        commit::apply(self, commit)
+    }
+}
+
 impl<V: Clone> MemoryStore<V> {
+    /// One page of the keys under a prefix; see [`VersionedStore::list`].
+    ///
+    /// The memory store keeps no ordered index (it would slow every write), so a page scans
+    /// every shard, one at a time, keeping only the `limit` smallest keys past the cursor:
+    /// time linear in the number of keys stored, memory linear in the page size.
+    ///
+    /// ```
+    /// use optimist::{Expect, ListRequest, MemoryStore};
+    /// let store = MemoryStore::new();
+    /// for k in ["b", "a", "x"] {
+    ///     store.put_sync(k, k.to_uppercase(), Expect::Absent).unwrap();
+    /// }
+    /// let page = store.list_sync(&ListRequest::prefix("").limit(2).with_values());
+    /// assert_eq!(page.entries[0].value.as_deref(), Some("A"));
+    /// assert_eq!(page.next.as_deref(), Some("b"));
+    /// ```
+    pub fn list_sync(&self, request: &ListRequest) -> ListPage<V> {
+        list::page(self, request)
+    }
+
     /// The value, version and time of `key`; see [`VersionedStore::get`].
     ///
     /// ```
@@ -309,7 +371,7 @@ impl<V: Clone + Send + Sync> VersionedStore<V> for MemoryStore<V> {
         key: &str,
         value: V,
         expect: Expect,
-    ) -> impl Future<Output = Result<Version, StoreError>> + Send {
+    ) -> impl Future<Output = Result<Meta, StoreError>> + Send {
         ready(self.put_sync(key, value, expect))
     }
 
@@ -319,6 +381,26 @@ impl<V: Clone + Send + Sync> VersionedStore<V> for MemoryStore<V> {
         expect: Expect,
     ) -> impl Future<Output = Result<Option<Version>, StoreError>> + Send {
         ready(self.delete_sync(key, expect))
+    }
+
+    fn commit(
+        &self,
+        commit: Commit<V>,
+    ) -> impl Future<Output = Result<Vec<Applied>, StoreError>> + Send {
+        ready(self.commit_sync(commit))
+    }
+
+    fn list(
+        &self,
+        request: ListRequest,
+    ) -> impl Future<Output = Result<ListPage<V>, StoreError>> + Send {
+        ready(Ok(self.list_sync(&request)))
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none()
+            .with_commit(Self::MAX_COMMIT_KEYS)
+            .with_list()
     }
 }
 
@@ -334,7 +416,7 @@ mod tests {
             for k in 0..40 {
                 let key = format!("k{k}");
                 let before = store.head_sync(&key).map(|m| m.version);
-                let v = store.put_sync(&key, round, Expect::Any).unwrap();
+                let v = store.put_sync(&key, round, Expect::Any).unwrap().version;
                 assert!(before.is_none_or(|b| v > b));
                 assert!(seen.insert(v), "version {v} reused");
             }
@@ -352,8 +434,8 @@ mod tests {
     #[test]
     fn one_shard_store_works() {
         let store = MemoryStore::with_shards(1);
-        let a = store.put_sync("a", 1, Expect::Absent).unwrap();
-        let b = store.put_sync("b", 1, Expect::Absent).unwrap();
+        let a = store.put_sync("a", 1, Expect::Absent).unwrap().version;
+        let b = store.put_sync("b", 1, Expect::Absent).unwrap().version;
         assert_ne!(a, b);
         assert_eq!(store.len(), 2);
     }

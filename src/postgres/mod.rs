@@ -12,7 +12,7 @@
 //! )
 //! .await?;
 //! store.migrate().await?; // optional: the first operation would create the schema too
-//! let v1 = store.put("user:1", "ann".to_string(), Expect::Absent).await?;
+//! let v1 = store.put("user:1", "ann".to_string(), Expect::Absent).await?.version;
 //! store.put("user:1", "anne".to_string(), Expect::Version(v1)).await?;
 //! # Ok(())
 //! # }
@@ -60,10 +60,10 @@
 //!
 //! | expectation | statement |
 //! |---|---|
-//! | `Any` | `INSERT ... VALUES ($1, nextval(seq), $2, clock_timestamp()) ON CONFLICT (key) DO UPDATE SET version = nextval(seq), data = EXCLUDED.data, modified = clock_timestamp() RETURNING version` |
-//! | `Absent` | `INSERT ... ON CONFLICT (key) DO NOTHING RETURNING version` |
-//! | `Exists` | `UPDATE ... SET version = nextval(seq), ... WHERE key = $1 RETURNING version` |
-//! | `Version`, `OneOf` | `UPDATE ... WHERE key = $1 AND version = ANY($3) RETURNING version` (an empty list matches nothing) |
+//! | `Any` | `INSERT ... VALUES ($1, nextval(seq), $2, clock_timestamp()) ON CONFLICT (key) DO UPDATE SET version = nextval(seq), data = EXCLUDED.data, modified = clock_timestamp() RETURNING version, modified` |
+//! | `Absent` | `INSERT ... ON CONFLICT (key) DO NOTHING RETURNING version, modified` |
+//! | `Exists` | `UPDATE ... SET version = nextval(seq), ... WHERE key = $1 RETURNING version, modified` |
+//! | `Version`, `OneOf` | `UPDATE ... WHERE key = $1 AND version = ANY($3) RETURNING version, modified` (an empty list matches nothing) |
 //!
 //! Deletes are `DELETE ... WHERE key = $1 [AND version = ANY($2)] RETURNING version`;
 //! `delete` with `Expect::Absent` deletes nothing by definition and only reads the version.
@@ -156,7 +156,7 @@ const CAS_ATTEMPTS: u32 = 4;
 /// )
 /// .await?;
 /// match store.put("user:7", serde_json::json!({"name": "Ann"}), Expect::Absent).await {
-///     Ok(version) => println!("created at {version}"),
+///     Ok(meta) => println!("created at {}", meta.version),
 ///     Err(StoreError::Conflict(c)) => println!("exists already at {:?}", c.current_etag()),
 ///     Err(StoreError::Indeterminate { .. }) => println!("unknown outcome: re-read"),
 ///     Err(e) => return Err(e),
@@ -391,7 +391,7 @@ impl PostgresStore {
         key: &str,
         data: Vec<u8>,
         expect: Expect,
-    ) -> Result<Version, StoreError> {
+    ) -> Result<Meta, StoreError> {
         let sql = &self.inner.sql;
         let timeout = self.inner.options.statement_timeout;
         let versions = expected_versions(&expect);
@@ -411,8 +411,15 @@ impl PostgresStore {
                 .await
                 .map_err(|f| f.write_error(key))?;
             if let Some(row) = row {
-                // Written: an unreadable version is reported as an unknown outcome.
-                return version_at(&row, 0).map_err(|e| indeterminate(key, e));
+                // Written: an unreadable version or time is reported as an unknown outcome.
+                return version_at(&row, 0)
+                    .and_then(|version| {
+                        Ok(Meta {
+                            version,
+                            last_modified: modified_at(&row, 1)?,
+                        })
+                    })
+                    .map_err(|e| indeterminate(key, e));
             }
             let current = match expect {
                 Expect::Any => return Err(backend(PostgresError::NoRow)),
@@ -541,7 +548,7 @@ where
         }))
     }
 
-    async fn put(&self, key: &str, value: V, expect: Expect) -> Result<Version, StoreError> {
+    async fn put(&self, key: &str, value: V, expect: Expect) -> Result<Meta, StoreError> {
         check_key(key)?;
         let data = crate::codec::encode(key, &value)?;
         drop(value);

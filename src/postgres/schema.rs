@@ -104,24 +104,24 @@ impl Sql {
                  SELECT $1, {next}, $2, clock_timestamp() FROM l \
                  ON CONFLICT (key) DO UPDATE \
                  SET version = {next}, data = EXCLUDED.data, modified = clock_timestamp() \
-                 RETURNING version"
+                 RETURNING version, modified"
             ),
             insert: format!(
                 "WITH l AS (SELECT pg_advisory_xact_lock({KEY_LOCK_CLASS}, hashtext($1))) \
                  INSERT INTO {t} (key, version, data, modified) \
                  SELECT $1, {next}, $2, clock_timestamp() FROM l \
                  ON CONFLICT (key) DO NOTHING \
-                 RETURNING version"
+                 RETURNING version, modified"
             ),
             update_exists: format!(
                 "WITH l AS (SELECT pg_advisory_xact_lock({KEY_LOCK_CLASS}, hashtext($1))) \
                  UPDATE {t} SET version = {next}, data = $2, modified = clock_timestamp() \
-                 FROM l WHERE key = $1 RETURNING version"
+                 FROM l WHERE key = $1 RETURNING version, modified"
             ),
             update_versions: format!(
                 "WITH l AS (SELECT pg_advisory_xact_lock({KEY_LOCK_CLASS}, hashtext($1))) \
                  UPDATE {t} SET version = {next}, data = $2, modified = clock_timestamp() \
-                 FROM l WHERE key = $1 AND version = ANY($3) RETURNING version"
+                 FROM l WHERE key = $1 AND version = ANY($3) RETURNING version, modified"
             ),
             delete_any: format!("DELETE FROM {t} WHERE key = $1 RETURNING version"),
             delete_versions: format!(

@@ -27,7 +27,7 @@
 //!
 //! # async fn demo() -> Result<(), StoreError> {
 //! let store = RedisStore::connect("redis://127.0.0.1:6379", RedisOptions::default().prefix("users")).await?;
-//! let v1 = store.put("ann", serde_json::json!({ "mail": "ann@example.com" }), Expect::Absent).await?;
+//! let v1 = store.put("ann", serde_json::json!({ "mail": "ann@example.com" }), Expect::Absent).await?.version;
 //! let read: Versioned<serde_json::Value> = store.get("ann").await?.expect("just written");
 //! assert_eq!(read.version, v1);
 //! store.put("ann", serde_json::json!({ "mail": "ann@example.org" }), Expect::Version(v1)).await?;
@@ -65,7 +65,7 @@ use crate::{Conflict, Expect, Meta, StoreError, Version, Versioned, VersionedSto
 ///
 /// # async fn demo() -> Result<(), StoreError> {
 /// let store = RedisStore::connect("redis://127.0.0.1:6379", RedisOptions::default()).await?;
-/// let v1 = store.put("counter", 1u64, Expect::Absent).await?;
+/// let v1 = store.put("counter", 1u64, Expect::Absent).await?.version;
 /// let err = store.put("counter", 5u64, Expect::Absent).await.unwrap_err();
 /// let conflict = err.as_conflict().expect("a conflict");
 /// assert_eq!(conflict.kind(), ConflictKind::AlreadyExists);
@@ -200,12 +200,18 @@ impl RedisStore {
         key: &str,
         data: Vec<u8>,
         expect: Expect,
-    ) -> Result<Version, StoreError> {
+    ) -> Result<Meta, StoreError> {
         let reply = self
             .run_script(&scripts::PUT, key, Some(&data), &expect)
             .await?;
         match reply[..] {
-            [1, v] => Version::new(v).ok_or_else(|| malformed_reply("put", key, &reply)),
+            [1, v, ms] => match Version::new(v) {
+                Some(version) => Ok(Meta {
+                    version,
+                    last_modified: UNIX_EPOCH + Duration::from_millis(ms),
+                }),
+                None => Err(malformed_reply("put", key, &reply)),
+            },
             [0] => Err(Conflict::new(key, expect, None).into()),
             [0, v] => match Version::new(v) {
                 Some(current) => Err(Conflict::new(key, expect, Some(current)).into()),
@@ -310,7 +316,7 @@ where
         self.read_meta(key).await
     }
 
-    async fn put(&self, key: &str, value: V, expect: Expect) -> Result<Version, StoreError> {
+    async fn put(&self, key: &str, value: V, expect: Expect) -> Result<Meta, StoreError> {
         let data = crate::codec::encode(key, &value)?;
         drop(value);
         self.put_bytes(key, data, expect).await

@@ -3,7 +3,7 @@
 -- KEYS[1]: the data hash {v = version, d = data bytes, m = modified ms}
 -- KEYS[2]: the store-wide version counter (never reset, so versions are never reused)
 -- ARGV[1]: mode, ARGV[2]: data, ARGV[3..]: versions for mode 'in'
--- Reply: {1, new_version} or {0, current_version} / {0} (absent).
+-- Reply: {1, new_version, modified_ms} or {0, current_version} / {0} (absent).
 local cur = redis.call('HGET', KEYS[1], 'v')
 if not admits(cur, 3) then
   return refused(cur)
@@ -16,4 +16,4 @@ end
 local t = redis.call('TIME')
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', KEYS[1], 'v', v, 'd', ARGV[2], 'm', ms)
-return {1, v}
+return {1, v, ms}

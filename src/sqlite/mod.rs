@@ -170,11 +170,11 @@ impl SqliteOptions {
 /// let path = std::env::temp_dir().join(format!("optimist-doc-store-{}.db", std::process::id()));
 /// let store = SqliteStore::open(&path, SqliteOptions::default()).await?;
 ///
-/// let v1 = store.put("user:1", "ann".to_string(), Expect::Absent).await?;
+/// let v1 = store.put("user:1", "ann".to_string(), Expect::Absent).await?.version;
 /// let read: optimist::Versioned<String> = store.get("user:1").await?.expect("just written");
 /// assert_eq!((read.value.as_str(), read.version), ("ann", v1));
 ///
-/// let v2 = store.put("user:1", "anne".to_string(), Expect::Version(v1)).await?;
+/// let v2 = store.put("user:1", "anne".to_string(), Expect::Version(v1)).await?.version;
 /// let err = store.put("user:1", "x".to_string(), Expect::Version(v1)).await.unwrap_err();
 /// assert_eq!(err.as_conflict().unwrap().kind(), ConflictKind::Stale);
 /// assert_eq!(VersionedStore::<String>::delete(&store, "user:1", Expect::Version(v2)).await?, Some(v2));
@@ -346,7 +346,7 @@ where
         self.read(move |conn, c| ops::head(conn, c, &owned)).await
     }
 
-    async fn put(&self, key: &str, value: V, expect: Expect) -> Result<Version, StoreError> {
+    async fn put(&self, key: &str, value: V, expect: Expect) -> Result<Meta, StoreError> {
         let data = crate::codec::encode(key, &value)?;
         drop(value);
         self.write(key, move |conn, c, key| {

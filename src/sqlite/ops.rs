@@ -52,7 +52,7 @@ pub(super) fn put(
     key: &str,
     data: &[u8],
     expect: Expect,
-) -> Result<Version, StoreError> {
+) -> Result<Meta, StoreError> {
     let current = current(conn, c, key)?;
     if !expect.admits(current) {
         return Err(Conflict::new(key, expect, current).into());
@@ -62,10 +62,14 @@ pub(super) fn put(
         .and_then(|mut s| s.query_row([], |row| row.get(0)))
         .map_err(|e| classify(e, c.settings.busy_timeout))?;
     let version = to_version(next)?;
+    let ms = now_ms();
     conn.prepare_cached(&c.sql.upsert)
-        .and_then(|mut s| s.execute(params![key, next, now_ms(), data]))
+        .and_then(|mut s| s.execute(params![key, next, ms, data]))
         .map_err(|e| classify(e, c.settings.busy_timeout))?;
-    Ok(version)
+    Ok(Meta {
+        version,
+        last_modified: from_ms(ms)?,
+    })
 }
 
 /// Inside the write transaction: deletes `key` if `expect` admits the current version, and

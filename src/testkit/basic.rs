@@ -62,7 +62,8 @@ pub async fn get_put_delete<V: KitValue, S: VersionedStore<V> + ?Sized>(store: &
     let v1 = store
         .put(&key, V::from_counter(1), Expect::Any)
         .await
-        .expect("unconditional create");
+        .expect("unconditional create")
+        .version;
     let read = store.get(&key).await.expect("get").expect("just written");
     assert_eq!((read.value.counter(), read.version), (1, v1));
     assert!(
@@ -72,7 +73,8 @@ pub async fn get_put_delete<V: KitValue, S: VersionedStore<V> + ?Sized>(store: &
     let v2 = store
         .put(&key, V::from_counter(2), Expect::Any)
         .await
-        .expect("unconditional overwrite");
+        .expect("unconditional overwrite")
+        .version;
     assert!(v2 > v1, "a new write's version is greater ({v2} > {v1})");
     assert_stored::<V, S>("after overwrite", store, &key, Some((2, v2))).await;
     assert_eq!(
@@ -104,20 +106,24 @@ pub async fn put_expectations<V: KitValue, S: VersionedStore<V> + ?Sized>(store:
     let v1 = store
         .put(&key, V::from_counter(1), Expect::Absent)
         .await
-        .expect("Absent on a missing key");
+        .expect("Absent on a missing key")
+        .version;
     let v2 = store
         .put(&key, V::from_counter(2), Expect::Exists)
         .await
-        .expect("Exists on an existing key");
+        .expect("Exists on an existing key")
+        .version;
     let v3 = store
         .put(&key, V::from_counter(3), Expect::Version(v2))
         .await
-        .expect("Version(current)");
+        .expect("Version(current)")
+        .version;
     let list = Expect::OneOf(vec![v1, v3]);
     let v4 = store
         .put(&key, V::from_counter(4), list)
         .await
-        .expect("OneOf containing the current version");
+        .expect("OneOf containing the current version")
+        .version;
     assert!(
         v1 < v2 && v2 < v3 && v3 < v4,
         "versions increase: {v1} {v2} {v3} {v4}"
@@ -191,7 +197,8 @@ pub async fn delete_expectations<V: KitValue, S: VersionedStore<V> + ?Sized>(
     let v1 = store
         .put(&key, V::from_counter(1), Expect::Absent)
         .await
-        .expect("create");
+        .expect("create")
+        .version;
     let absent = Expect::Absent;
     assert_conflict(
         "delete Absent of an existing key",
@@ -204,7 +211,8 @@ pub async fn delete_expectations<V: KitValue, S: VersionedStore<V> + ?Sized>(
     let v2 = store
         .put(&key, V::from_counter(2), Expect::Version(v1))
         .await
-        .expect("update");
+        .expect("update")
+        .version;
     let stale = Expect::Version(v1);
     assert_conflict(
         "delete with a stale version",
@@ -226,7 +234,8 @@ pub async fn delete_expectations<V: KitValue, S: VersionedStore<V> + ?Sized>(
     let v3 = store
         .put(&key, V::from_counter(3), Expect::Absent)
         .await
-        .expect("re-create");
+        .expect("re-create")
+        .version;
     assert_eq!(
         store
             .delete(&key, Expect::OneOf(vec![v1, v3]))
@@ -237,7 +246,8 @@ pub async fn delete_expectations<V: KitValue, S: VersionedStore<V> + ?Sized>(
     let v4 = store
         .put(&key, V::from_counter(4), Expect::Absent)
         .await
-        .expect("re-create");
+        .expect("re-create")
+        .version;
     assert_eq!(
         store
             .delete(&key, Expect::Exists)
@@ -256,7 +266,8 @@ pub async fn create_only_twice<V: KitValue, S: VersionedStore<V> + ?Sized>(
     let v1 = store
         .put(&key, V::from_counter(1), Expect::Absent)
         .await
-        .expect("first create");
+        .expect("first create")
+        .version;
     let absent = Expect::Absent;
     assert_conflict(
         "second create",

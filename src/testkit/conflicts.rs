@@ -10,12 +10,14 @@ pub async fn stale_put<V: KitValue, S: VersionedStore<V> + ?Sized>(store: &S, pr
     let v1 = store
         .put(&key, V::from_counter(1), Expect::Absent)
         .await
-        .expect("create");
+        .expect("create")
+        .version;
     // Two clients read v1; the first writes, the second is stale.
     let v2 = store
         .put(&key, V::from_counter(2), Expect::Version(v1))
         .await
-        .expect("first writer");
+        .expect("first writer")
+        .version;
     let stale = Expect::Version(v1);
     assert_conflict(
         "second writer",
@@ -37,11 +39,13 @@ pub async fn conflict_kinds_told_apart<V: KitValue, S: VersionedStore<V> + ?Size
     let v1 = store
         .put(&key, V::from_counter(1), Expect::Absent)
         .await
-        .expect("create");
+        .expect("create")
+        .version;
     let v2 = store
         .put(&key, V::from_counter(2), Expect::Version(v1))
         .await
-        .expect("update");
+        .expect("update")
+        .version;
     let kinds = [
         (Expect::Absent, ConflictKind::AlreadyExists),
         (Expect::Version(v1), ConflictKind::Stale),
@@ -86,11 +90,13 @@ pub async fn conflict_carries_current_etag<V: KitValue, S: VersionedStore<V> + ?
     let v1 = store
         .put(&key, V::from_counter(1), Expect::Absent)
         .await
-        .expect("create");
+        .expect("create")
+        .version;
     let v2 = store
         .put(&key, V::from_counter(2), Expect::Any)
         .await
-        .expect("update");
+        .expect("update")
+        .version;
     let err = store
         .put(&key, V::from_counter(3), Expect::Version(v1))
         .await
@@ -102,7 +108,8 @@ pub async fn conflict_carries_current_etag<V: KitValue, S: VersionedStore<V> + ?
     let v3 = store
         .put(&key, V::from_counter(3), Expect::Version(retried))
         .await
-        .expect("a retry with the current ETag succeeds");
+        .expect("a retry with the current ETag succeeds")
+        .version;
     assert_stored::<V, S>("after the retry", store, &key, Some((3, v3))).await;
 }
 
@@ -114,11 +121,13 @@ pub async fn no_aba<V: KitValue, S: VersionedStore<V> + ?Sized>(store: &S, prefi
         let created = store
             .put(&key, V::from_counter(round), Expect::Absent)
             .await
-            .expect("create");
+            .expect("create")
+            .version;
         let updated = store
             .put(&key, V::from_counter(round), Expect::Version(created))
             .await
-            .expect("update");
+            .expect("update")
+            .version;
         for &old in &seen {
             assert!(
                 updated > old && created > old,

@@ -283,7 +283,7 @@ impl History {
                         .put(key, V::from_counter(*value), expect.clone())
                         .await;
                     let at = self.clock.fetch_add(1, SeqCst);
-                    write_end(at, r.map(Ret::Put))
+                    write_end(at, r.map(|m| Ret::Put(m.version)))
                 }
                 Op::Delete { expect } => {
                     let r = store.delete(key, expect.clone()).await;

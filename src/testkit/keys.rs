@@ -33,7 +33,8 @@ pub async fn weird_keys<V: KitValue, S: VersionedStore<V> + ?Sized>(store: &S, p
         let v = store
             .put(key, V::from_counter(i as u64), Expect::Absent)
             .await
-            .unwrap_or_else(|e| panic!("create {key:?}: {e}"));
+            .unwrap_or_else(|e| panic!("create {key:?}: {e}"))
+            .version;
         versions.push(v);
     }
     for (i, key) in keys.iter().enumerate() {
@@ -45,7 +46,8 @@ pub async fn weird_keys<V: KitValue, S: VersionedStore<V> + ?Sized>(store: &S, p
                 Expect::Version(versions[i]),
             )
             .await
-            .unwrap_or_else(|e| panic!("CAS {key:?}: {e}"));
+            .unwrap_or_else(|e| panic!("CAS {key:?}: {e}"))
+            .version;
         versions[i] = v;
     }
     for (i, key) in keys.iter().enumerate() {

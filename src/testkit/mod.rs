@@ -23,7 +23,7 @@
 //!         let found = self.inner.lock().1.get(key).cloned();
 //!         async move { Ok(found) }
 //!     }
-//!     fn put(&self, key: &str, value: u64, expect: Expect) -> impl Future<Output = Result<Version, StoreError>> + Send {
+//!     fn put(&self, key: &str, value: u64, expect: Expect) -> impl Future<Output = Result<Meta, StoreError>> + Send {
 //!         let mut g = self.inner.lock();
 //!         let current = g.1.get(key).map(|v| v.version);
 //!         let result = if expect.admits(current) {
@@ -31,7 +31,7 @@
 //!             let version = Version::new(g.0).unwrap();
 //!             let last_modified = std::time::SystemTime::now();
 //!             g.1.insert(key.to_owned(), Versioned { value, version, last_modified });
-//!             Ok(version)
+//!             Ok(Meta { version, last_modified })
 //!         } else {
 //!             Err(Conflict::new(key, expect, current).into())
 //!         };

@@ -58,7 +58,7 @@ where
                 .await
                 .unwrap_or_else(|e| panic!("worker {w}: increment {i} failed: {e}"));
                 attempts += u64::from(updated.attempts);
-                writes.push((k, updated.version, written));
+                writes.push((k, updated.meta.version, written));
             }
             (writes, attempts)
         }

@@ -3,13 +3,13 @@
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::response::{IntoResponse, Response};
-use http::header::{CONTENT_LOCATION, CONTENT_TYPE, ETAG, LOCATION};
+use http::header::{CONTENT_LOCATION, CONTENT_TYPE, LOCATION};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use optimist::http::{
     Evaluation, Origin, PreconditionPolicy, Preconditions, Rejection, set_validators,
 };
-use optimist::{Conflict, Expect, StoreError, Version, VersionedStore};
+use optimist::{Conflict, Expect, Meta, StoreError, Version, VersionedStore};
 
 use super::AppState;
 use super::body::{JSON, MERGE_PATCH, read_json};
@@ -137,15 +137,17 @@ fn representation(doc: &Document) -> Response {
     response
 }
 
-/// 200/201 with the stored document, its `ETag`, and `Content-Location` naming the user:
-/// the body is the user's representation exactly as a GET now returns it, so the ETag is
-/// that representation's validator (RFC 9110 8.7, 8.8.3, 9.3.4).
-fn written(status: StatusCode, version: Version, username: &str, doc: &Document) -> Response {
+/// 200/201 with the stored document, its validators (`ETag`, `Last-Modified`), and
+/// `Content-Location` naming the user: the body is the user's representation exactly as a
+/// GET now returns it, so the validators are that representation's (RFC 9110 8.7, 8.8,
+/// 9.3.4).
+fn written(status: StatusCode, meta: &Meta, username: &str, doc: &Document) -> Response {
     let mut response = representation(doc);
     *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(ETAG, version.header_value());
-    headers.insert(CONTENT_LOCATION, user_uri(username));
+    set_validators(response.headers_mut(), meta);
+    response
+        .headers_mut()
+        .insert(CONTENT_LOCATION, user_uri(username));
     response
 }
 
@@ -180,15 +182,15 @@ pub async fn create(
         username, members, ..
     } = into_document(value, None)?;
     let doc = Document::new(&members);
-    let version = state
+    let meta = state
         .store
         .put(&username, doc.clone(), Expect::Absent)
         .await
         .map_err(|e| {
             ApiError::from(store_rejection(e, &Method::POST, Origin::Server).with_field("username"))
         })?;
-    tracing::info!(%username, etag = %version, "created");
-    let mut response = written(StatusCode::CREATED, version, &username, &doc);
+    tracing::info!(%username, etag = %meta.version, "created");
+    let mut response = written(StatusCode::CREATED, &meta, &username, &doc);
     response.headers_mut().insert(LOCATION, user_uri(&username));
     Ok(response)
 }
@@ -264,18 +266,18 @@ pub async fn replace(
     };
     let created = expect == Expect::Absent;
     let doc = Document::new(&members);
-    let version = state
+    let meta = state
         .store
         .put(&username, doc.clone(), expect)
         .await
         .map_err(|e| store_error(e, &method, origin))?;
-    tracing::info!(%username, etag = %version, created, "replaced");
+    tracing::info!(%username, etag = %meta.version, created, "replaced");
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok(written(status, version, &username, &doc))
+    Ok(written(status, &meta, &username, &doc))
 }
 
 /// `PATCH /api/users/{username}` with a JSON Merge Patch: read, check the precondition
@@ -334,13 +336,13 @@ pub async fn patch(
     merge_patch::apply(&mut value, &patch);
     let members = into_document(value, Some(&username))?.members;
     let doc = Document::new(&members);
-    let version = state
+    let meta = state
         .store
         .put(&username, doc.clone(), pinned)
         .await
         .map_err(|e| store_error(e, &method, origin))?;
-    tracing::info!(%username, etag = %version, "patched");
-    Ok(written(StatusCode::OK, version, &username, &doc))
+    tracing::info!(%username, etag = %meta.version, "patched");
+    Ok(written(StatusCode::OK, &meta, &username, &doc))
 }
 
 /// `DELETE /api/users/{username}`: needs `If-Match`; 204, 404, 412 or 428.
