@@ -118,7 +118,10 @@ every_backend! {
     /// then returns (RFC 9110 9.3.4 with 8.7): the body is the stored representation, byte
     /// for byte, with its ETag and Last-Modified, and `Content-Location` says so.
     fn write_responses_are_the_stored_representation(server) {
-        let sent = r#"{ "username":"kept", "name":"\u00e9t\u00e9", "_version":"ignored-on-POST", "n":1.0 }"#;
+        let sent = concat!(
+            r#"{ "username":"kept", "name":"\u00e9t\u00e9", "#,
+            r#""_version":"ignored-on-POST", "n":1.0 }"#
+        );
         let post = post_raw(server, sent);
         post.assert_status(201);
         let mut kept = held(&post);

@@ -92,8 +92,8 @@ every_backend! {
             response.problem(501);
             assert_eq!(response.one_header("connection"), "close");
         }
-        let request = "POST /api/users HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-                       Transfer-Encoding: gzip\r\n\r\n";
+        let request = "POST /api/users HTTP/1.1\r\nHost: localhost\r\n\
+                       Content-Type: application/json\r\nTransfer-Encoding: gzip\r\n\r\n";
         send_raw(server.addr(), request.as_bytes(), "POST").problem(400);
         assert_absent(server, "carol");
     }
@@ -184,7 +184,8 @@ every_backend! {
         assert_eq!(allowed(&collection), ["OPTIONS", "POST"]);
         assert!(collection.header("accept-patch").is_none());
 
-        let star = send_raw(server.addr(), b"OPTIONS * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", "OPTIONS");
+        let star = b"OPTIONS * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+        let star = send_raw(server.addr(), star, "OPTIONS");
         star.assert_status(204);
         assert_eq!(allowed(&star), ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]);
 
@@ -298,7 +299,8 @@ every_backend! {
             assert_eq!(problem["title"], "Bad Request", "{head:?}");
             assert_eq!(response.one_header("connection"), "close");
         }
-        let huge = format!("GET /api/users/bob HTTP/1.1\r\nHost: a\r\nX-Pad: {}\r\n\r\n", "p".repeat(70_000));
+        let pad = "p".repeat(70_000);
+        let huge = format!("GET /api/users/bob HTTP/1.1\r\nHost: a\r\nX-Pad: {pad}\r\n\r\n");
         let response = send_raw_lenient(addr, huge.into_bytes(), "GET").expect("a response");
         assert_eq!(response.problem(431)["title"], "Request Header Fields Too Large");
 

@@ -299,3 +299,14 @@ async fn verify<S: VersionedStore<BenchValue> + ?Sized>(
     }
     Ok(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_bar_shows_rate_and_conflicts() {
+        let shown = live_rates(3_000_000, 1_500, Duration::from_secs(2));
+        assert_eq!(shown, "1.50M ops/s  1500 conflicts (750/s)");
+    }
+}

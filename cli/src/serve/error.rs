@@ -9,8 +9,12 @@ use optimist::http::{Problem, Rejection};
 /// An error response: a decision of the library (409/412/428/304/...) or a problem about the
 /// request itself (400/404/405/413/415/422/501), with any header fields it needs
 /// (`Allow`, `Accept-Patch`, `Accept-Encoding`, ...).
+/// (Boxed: errors are the rare path, and `Result<_, ApiError>` stays small.)
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     kind: Kind,
     headers: HeaderMap,
 }
@@ -19,8 +23,8 @@ pub struct ApiError {
 enum Kind {
     /// Decided by `optimist::http`.
     Rejection(Rejection),
-    /// About the request itself (boxed: a problem is large and errors are the rare path).
-    Problem(Box<Problem>),
+    /// About the request itself.
+    Problem(Problem),
 }
 
 /// The reason phrase RFC 9110 gives `status`: `http` still has the RFC 7231 phrases for
@@ -42,16 +46,16 @@ impl ApiError {
     }
 
     fn from_problem(problem: Problem) -> Self {
-        ApiError {
-            kind: Kind::Problem(Box::new(problem)),
+        ApiError(Box::new(Inner {
+            kind: Kind::Problem(problem),
             headers: HeaderMap::new(),
-        }
+        }))
     }
 
     /// A 422 about one field of the document.
     pub fn invalid_field(field: &str, detail: impl Into<String>) -> Self {
         let mut error = Self::new(StatusCode::UNPROCESSABLE_ENTITY, detail);
-        if let Kind::Problem(p) = &mut error.kind {
+        if let Kind::Problem(p) = &mut error.0.kind {
             p.field = Some(field.to_owned());
         }
         error
@@ -67,7 +71,7 @@ impl ApiError {
 
     /// Names the request header a problem is about (its `header` member).
     pub fn with_problem_header(mut self, header: &str) -> Self {
-        if let Kind::Problem(p) = &mut self.kind {
+        if let Kind::Problem(p) = &mut self.0.kind {
             p.header = Some(header.to_owned());
         }
         self
@@ -75,17 +79,17 @@ impl ApiError {
 
     /// Adds a header field to the response.
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.headers.append(name, value);
+        self.0.headers.append(name, value);
         self
     }
 }
 
 impl From<Rejection> for ApiError {
     fn from(r: Rejection) -> Self {
-        ApiError {
+        ApiError(Box::new(Inner {
             kind: Kind::Rejection(r),
             headers: HeaderMap::new(),
-        }
+        }))
     }
 }
 
@@ -111,7 +115,8 @@ fn precondition_required_detail(method: &Method) -> String {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = match self.kind {
+        let Inner { kind, headers } = *self.0;
+        let mut response = match kind {
             Kind::Rejection(Rejection::PreconditionRequired { method }) => {
                 let rejection = Rejection::PreconditionRequired {
                     method: method.clone(),
@@ -138,7 +143,7 @@ impl IntoResponse for ApiError {
             }
             Kind::Problem(p) => p.into_response().map(Body::from),
         };
-        for (name, value) in &self.headers {
+        for (name, value) in &headers {
             response.headers_mut().append(name, value.clone());
         }
         response
