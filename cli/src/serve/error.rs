@@ -55,9 +55,9 @@ impl IntoResponse for ApiError {
                     }
                     _ => {}
                 }
-                r.into_response().map(Body::from)
+                r.into_http_response().map(Body::from)
             }
-            ApiError::Problem(p) => p.into_response().map(Body::from),
+            ApiError::Problem(p) => p.into_http_response().map(Body::from),
         }
     }
 }
