@@ -40,13 +40,9 @@ pub struct ReportedConflict {
     current: Option<EntityTag>,
 }
 
-/// A tag as a server wrote it: an entity-tag, or bare text a lenient server sent unquoted.
+/// A tag as a server wrote it; text that is not one entity-tag is ignored.
 fn read_tag(text: &str) -> Option<EntityTag> {
-    text.parse().ok().or_else(|| {
-        EntityTag::strong(text.trim())
-            .ok()
-            .filter(|_| !text.trim().is_empty())
-    })
+    text.parse().ok()
 }
 
 impl ReportedConflict {
