@@ -90,14 +90,15 @@ async fn create(
 }
 
 /// The document's `id` member: a string, else 422 naming the field.
-fn document_id(doc: &Value) -> Result<String, Problem> {
+fn document_id(doc: &Value) -> Result<String, Rejection> {
     match doc.get("id") {
         Some(Value::String(id)) if !id.is_empty() => Ok(id.clone()),
         _ => Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "id must be a non-empty string",
         )
-        .with_field("id")),
+        .with_field("id")
+        .into()),
     }
 }
 

@@ -95,14 +95,19 @@ fn answer(r: &Row) -> u16 {
     };
     let current = r.resource.validators();
     let outcome = if r.method == Method::GET || r.method == Method::HEAD {
-        guard.reply("/condition/", current.clone(), "FULL").map(|reply| {
-            // A 200 carries every validator the resource has.
-            assert_eq!(reply.headers().get("etag").is_some(), current.etag().is_some());
-            assert_eq!(
-                reply.headers().get("last-modified").is_some(),
-                current.last_modified().is_some()
-            );
-        })
+        guard
+            .reply("/condition/", current.clone(), "FULL")
+            .map(|reply| {
+                // A 200 carries every validator the resource has.
+                assert_eq!(
+                    reply.headers().get("etag").is_some(),
+                    current.etag().is_some()
+                );
+                assert_eq!(
+                    reply.headers().get("last-modified").is_some(),
+                    current.last_modified().is_some()
+                );
+            })
     } else {
         guard.check("/condition/", Some(&current))
     };
@@ -114,7 +119,10 @@ fn answer(r: &Row) -> u16 {
             match status {
                 // 304: the ETag, or Last-Modified when there is no tag (RFC 9110 15.4.5).
                 304 => {
-                    assert_eq!(response.headers().get("etag").is_some(), current.etag().is_some());
+                    assert_eq!(
+                        response.headers().get("etag").is_some(),
+                        current.etag().is_some()
+                    );
                     assert_eq!(
                         response.headers().get("last-modified").is_some(),
                         current.etag().is_none() && current.last_modified().is_some()
@@ -123,7 +131,10 @@ fn answer(r: &Row) -> u16 {
                 }
                 // 412: the current tag, exactly as the resource has it.
                 412 => assert_eq!(
-                    response.headers().get("etag").map(|v| v.to_str().unwrap().to_owned()),
+                    response
+                        .headers()
+                        .get("etag")
+                        .map(|v| v.to_str().unwrap().to_owned()),
                     current.etag().map(ToString::to_string)
                 ),
                 _ => {}

@@ -524,7 +524,8 @@ impl Guard {
     /// `ETag`, `Last-Modified`, the value, and `Location` if given; a taken key is **409**
     /// naming the field given with `.field(...)` (the seeds' "duplicate username -> 409 with
     /// field `username`"), with the existing resource's `ETag`. Header preconditions are
-    /// evaluated too (a false one is 412; `If-None-Match: *` losing is 412). Await it:
+    /// evaluated too (a false one is 412; `If-None-Match: *` losing is 412). The 428 gate
+    /// does not apply: a create-only write cannot overwrite anything. Await it:
     ///
     /// ```
     /// use http::{HeaderMap, Method, StatusCode};
