@@ -34,7 +34,7 @@
 //! | the version comes in the body (`_version`): stale is 409, and it satisfies the 428 gate | [`Guard::with_body_version`], then any of the above |
 //! | your own resource, any ETag (content hash, weak, upstream's) | [`Guard::check`], [`Guard::reply`] |
 //! | your own store write under the request's preconditions | [`Guard::write_expect`], [`Guard::refusal`] |
-//! | 428 and 400 for every route of a router | [`PreconditionLayer`] (feature `tower`) |
+//! | 428 and 400 for every route of a router | `PreconditionLayer` (feature `tower`) |
 //! | answer a problem of your own (422, 403, ...) | [`Problem`], returned or with `?` (it converts into [`Rejection`]) |
 //! | a client reading a 409 / 412 back | [`conflict_from_response`] |
 //! | the pieces: parse and evaluate headers, map store errors | [`Preconditions`], [`Rejection::from_store_error`] |
