@@ -1,6 +1,7 @@
 //! RFC 9110 section 13 table tests for `optimist::http::Preconditions`: parsing
 //! (`from_headers`), evaluation order (13.2.2), the expectation handed to the store
-//! (`write_condition`, `expect_for`), 428 (`require`) and conditional reads (`check_read`).
+//! (`write_condition`, `expect_for`), the 428 gate (`Guard::gate`: a lost-update-safe
+//! precondition) and conditional reads (`Guard::check`).
 //!
 //! Each rule is one row of a table; the row's description is printed on failure.
 
