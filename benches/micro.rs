@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue, Method};
-use optimist::http::Preconditions;
+use optimist::http::{Preconditions, Validators};
 use optimist::{Expect, MemoryStore, Meta, Version};
 
 const KEYS: usize = 1_024;
@@ -106,7 +106,8 @@ fn preconditions(c: &mut Criterion) {
         g.bench_function(*name, |b| {
             b.iter(|| {
                 let pre = Preconditions::from_headers(black_box(h)).unwrap();
-                let eval = pre.evaluate(&Method::GET, Some(black_box(&meta)));
+                let current = Validators::from(black_box(&meta));
+                let eval = pre.evaluate(&Method::GET, Some(&current));
                 let cond = pre.write_condition();
                 black_box((eval, cond))
             })

@@ -19,9 +19,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use http::header::{ETAG, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_UNMODIFIED_SINCE};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use optimist::http::{
-    Evaluation, Origin, PROBLEM_JSON, Precondition, Preconditions, Problem, Rejection, TagList,
-    TagListError, WriteCondition, conflict_from_response, entity_tags, parse_tag_list,
-    set_validators,
+    Evaluation, Expected, Origin, PROBLEM_JSON, Precondition, Preconditions, Problem, Rejection,
+    TagList, TagListError, Validators, WriteCondition, conflict_from_response, entity_tags,
+    parse_tag_list, set_validators,
 };
 use optimist::{Conflict, ConflictKind, Expect, Meta, Version};
 use proptest::collection::vec;
@@ -333,7 +333,7 @@ proptest! {
         p.field = optional[1].clone();
         p.header = optional[2].clone();
         p.current_etag = optional[3].clone();
-        p.expected = expected;
+        p.expected = expected.map(Expected::from);
         check::problem_round_trip(p);
     }
 
@@ -457,11 +457,11 @@ fn etag_round_trip(version: Version) {
         WriteCondition::Enforce(Expect::Version(version))
     );
     assert_eq!(
-        pre.evaluate(&Method::PUT, Some(&current)),
+        pre.evaluate(&Method::PUT, Some(&Validators::from(&current))),
         Evaluation::Proceed
     );
     assert_eq!(
-        pre.evaluate(&Method::PUT, Some(&other)),
+        pre.evaluate(&Method::PUT, Some(&Validators::from(&other))),
         Evaluation::Failed(Precondition::IfMatch)
     );
 
@@ -471,25 +471,38 @@ fn etag_round_trip(version: Version) {
     let pre = Preconditions::from_headers(&h).unwrap();
     assert_eq!(pre.write_condition(), WriteCondition::NeedsCurrent);
     assert_eq!(
-        pre.evaluate(&Method::GET, Some(&current)),
+        pre.evaluate(&Method::GET, Some(&Validators::from(&current))),
         Evaluation::NotModified
     );
     assert_eq!(
-        pre.evaluate(&Method::GET, Some(&other)),
+        pre.evaluate(&Method::GET, Some(&Validators::from(&other))),
         Evaluation::Proceed
     );
     assert_eq!(
-        pre.expect_for("k", Some(&current)).unwrap_err().status(),
-        412
+        pre.expect_for(Some(&current)),
+        Err(Precondition::IfNoneMatch)
     );
 
-    // Its Last-Modified as If-Unmodified-Since passes for the same state.
+    // Its Last-Modified as If-Unmodified-Since passes a read of the same state, but not a
+    // write: the date cannot tell a second change in the same second apart (issue 10).
     let mut h = HeaderMap::new();
     h.insert(IF_UNMODIFIED_SINCE, last_modified);
     let pre = Preconditions::from_headers(&h).unwrap();
     assert_eq!(
-        pre.expect_for("k", Some(&current)).unwrap(),
-        Some(Expect::Version(version))
+        pre.evaluate(&Method::GET, Some(&Validators::from(&current))),
+        Evaluation::Proceed
+    );
+    assert_eq!(
+        pre.expect_for(Some(&current)),
+        Err(Precondition::IfUnmodifiedSince)
+    );
+    let before = Meta {
+        last_modified: current.last_modified - Duration::from_millis(1),
+        ..current
+    };
+    assert_eq!(
+        pre.expect_for(Some(&before)),
+        Ok(Some(Expect::Version(version)))
     );
 
     // The weak form: never If-Match (strong comparison), always If-None-Match (weak).
@@ -505,17 +518,17 @@ fn etag_round_trip(version: Version) {
     h.insert(IF_NONE_MATCH, weak_value);
     let pre = Preconditions::from_headers(&h).unwrap();
     assert_eq!(
-        pre.evaluate(&Method::GET, Some(&current)),
+        pre.evaluate(&Method::GET, Some(&Validators::from(&current))),
         Evaluation::NotModified
     );
 
     // The 412 of a lost race carries it back to the client.
     let conflict = Conflict::new("k", Expect::Version(other.version), Some(version));
-    let response =
-        Rejection::from_store_error(conflict.into(), &Method::PUT, Origin::Header).into_response();
+    let response = Rejection::from_store_error(conflict.into(), &Method::PUT, Origin::Header)
+        .into_http_response();
     assert_eq!(response.headers()[ETAG], sent);
     assert_eq!(
-        conflict_from_response(&response).unwrap().current(),
+        conflict_from_response(&response).unwrap().current_version(),
         Some(version)
     );
 }
@@ -588,11 +601,11 @@ fn ten_thousand_if_match_lines_form_one_list() {
     assert_eq!(all.first(), Some(&v(1)));
     assert_eq!(all.last(), Some(&v(10_000)));
     assert_eq!(
-        pre.evaluate(&Method::PUT, Some(&meta(10_000))),
+        pre.evaluate(&Method::PUT, Some(&Validators::from(&meta(10_000)))),
         Evaluation::Proceed
     );
     assert_eq!(
-        pre.evaluate(&Method::PUT, Some(&meta(10_001))),
+        pre.evaluate(&Method::PUT, Some(&Validators::from(&meta(10_001)))),
         Evaluation::Failed(Precondition::IfMatch)
     );
 
@@ -655,8 +668,8 @@ fn fuzz_regression_problem_without_status_uses_the_response_status() {
     let c =
         conflict_from_response(&response(StatusCode::PRECONDITION_FAILED, Some("\"7\""))).unwrap();
     assert_eq!(
-        (c.key(), c.kind(), c.current()),
-        ("k", ConflictKind::Stale, Version::new(7))
+        (c.key(), c.kind(), c.current_version()),
+        (Some("k"), ConflictKind::Stale, Version::new(7))
     );
     let c = conflict_from_response(&response(StatusCode::CONFLICT, None)).unwrap();
     assert_eq!(c.kind(), ConflictKind::Missing);

@@ -7,8 +7,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use optimist::http::{
-    Origin, PROBLEM_JSON, PROBLEM_TYPE_BASE, Precondition, PreconditionPolicy, Preconditions,
-    Problem, ProblemError, Rejection, WriteCondition, conflict_from_response,
+    Guard, Origin, PROBLEM_JSON, PROBLEM_TYPE_BASE, Precondition, PreconditionPolicy,
+    Preconditions, Problem, ProblemError, Rejection, ReportedConflict, Validators, WriteCondition,
+    conflict_from_response,
 };
 use optimist::{Conflict, ConflictKind, Expect, MemoryStore, Meta, StoreError, Version};
 use serde_json::Value;
@@ -16,6 +17,40 @@ use serde_json::Value;
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 // ---------------------------------------------------------------------------------------------
+
+/// The guard of a request with preconditions `pre`, under `policy`.
+fn guard(method: &Method, pre: &Preconditions, policy: &PreconditionPolicy) -> Guard {
+    Guard::from_preconditions(method.clone(), pre.clone(), policy)
+}
+
+/// `expect_for`, a false precondition answered as the guard does (412).
+fn expect_for(
+    pre: &Preconditions,
+    key: &str,
+    current: Option<&Meta>,
+) -> Result<Option<Expect>, Rejection> {
+    pre.expect_for(current).map_err(|header| {
+        Rejection::precondition_failed(key, pre, header, current.map(|m| m.version.into()))
+    })
+}
+
+/// A conditional read of an existing resource through the guard.
+fn check_read(
+    pre: &Preconditions,
+    method: &Method,
+    key: &str,
+    current: &Meta,
+) -> Result<(), Rejection> {
+    guard(method, pre, &PreconditionPolicy::none()).check(key, Some(&Validators::from(current)))
+}
+
+/// The crate's `Conflict` a response of ours reports.
+fn own_conflict(response: &Response<Vec<u8>>) -> Conflict {
+    conflict_from_response(response)
+        .unwrap_or_else(|e| panic!("not a conflict: {e}"))
+        .to_conflict()
+        .expect("our own tags")
+}
 
 /// A store with "doc" written twice (`v1` is stale, `v2` current) and "gone" created then
 /// deleted (`g1`, never current again).
@@ -214,7 +249,7 @@ fn from_store_error_status_table() {
         let rejection = Rejection::from_store_error(err, &method, origin);
         assert_eq!(rejection.status(), status, "{what}");
         assert_eq!(rejection.current_version(), etag, "{what}");
-        let response = rejection.into_response();
+        let response = rejection.into_http_response();
         let body = check_problem(&what, &response, status);
 
         // ETag: the current version's tag when the resource exists, absent otherwise.
@@ -259,7 +294,7 @@ fn conflict_kinds_in_bodies() {
     ];
     for (err, method, origin, kind) in kinds {
         let expected = err.as_conflict().unwrap().expected().clone();
-        let response = Rejection::from_store_error(err, &method, origin).into_response();
+        let response = Rejection::from_store_error(err, &method, origin).into_http_response();
         let body = body_json(&response);
         assert_eq!(body["conflict"], kind, "{method} {origin:?}");
         // `expected` says what the write required: a list of tags or a word.
@@ -268,7 +303,7 @@ fn conflict_kinds_in_bodies() {
     }
     // The stale write expected v1, as a list of one tag.
     let body = body_json(
-        &Rejection::from_store_error(w.stale(), &Method::PUT, Origin::Header).into_response(),
+        &Rejection::from_store_error(w.stale(), &Method::PUT, Origin::Header).into_http_response(),
     );
     assert_eq!(body["expected"], serde_json::json!([w.v1.etag()]));
 }
@@ -284,7 +319,7 @@ fn server_duplicate_names_the_field() {
     let rejection =
         Rejection::from_store_error(err, &Method::POST, Origin::Server).with_field("username");
     assert_eq!(rejection.status(), 409);
-    let response = rejection.into_response();
+    let response = rejection.into_http_response();
     let body = check_problem("duplicate username", &response, 409);
     assert_eq!(body["field"], "username");
     assert_eq!(body["key"], "john_doe");
@@ -297,8 +332,9 @@ fn server_duplicate_names_the_field() {
 
     // Without a field there is no `field` member.
     let err = store.put_sync("john_doe", 3u8, Expect::Absent).unwrap_err();
-    let body =
-        body_json(&Rejection::from_store_error(err, &Method::POST, Origin::Server).into_response());
+    let body = body_json(
+        &Rejection::from_store_error(err, &Method::POST, Origin::Server).into_http_response(),
+    );
     assert!(body.get("field").is_none());
 
     // with_field does nothing on anything but a 409.
@@ -318,7 +354,7 @@ fn backend_details_do_not_leak() {
             other => panic!("{what}: expected Internal, got {other:?}"),
         }
         let display = rejection.to_string();
-        let response = rejection.into_response();
+        let response = rejection.into_http_response();
         let body = check_problem(what, &response, 500);
         let text = String::from_utf8(response.body().clone()).unwrap();
         // ...but never sent to the client.
@@ -341,8 +377,8 @@ fn backend_details_do_not_leak() {
 
 #[test]
 fn indeterminate_and_unavailable_are_503_with_retry_after() {
-    let response =
-        Rejection::from_store_error(indeterminate(), &Method::PUT, Origin::Header).into_response();
+    let response = Rejection::from_store_error(indeterminate(), &Method::PUT, Origin::Header)
+        .into_http_response();
     let body = check_problem("indeterminate", &response, 503);
     assert_eq!(response.headers()[RETRY_AFTER], "1");
     assert_eq!(body["key"], "doc");
@@ -361,7 +397,7 @@ fn indeterminate_and_unavailable_are_503_with_retry_after() {
     assert!(
         matches!(&rejection, Rejection::Unavailable { detail } if detail.contains("pool timed out"))
     );
-    let response = rejection.into_response();
+    let response = rejection.into_http_response();
     check_problem("unavailable", &response, 503);
     assert_eq!(response.headers()[RETRY_AFTER], "1");
     let text = String::from_utf8(response.body().clone()).unwrap();
@@ -382,19 +418,23 @@ fn write_expect_is_404_for_delete_and_patch_of_a_missing_key() {
     headers.insert("if-match", HeaderValue::from_static("\"2\""));
     let pre = Preconditions::from_headers(&headers).unwrap();
     for method in [Method::DELETE, Method::PATCH] {
-        let err =
-            futures_executor::block_on(pre.write_expect(&store, "gone", &method)).unwrap_err();
+        let err = futures_executor::block_on(
+            guard(&method, &pre, &PreconditionPolicy::default()).write_expect(&store, "gone"),
+        )
+        .unwrap_err();
         assert_eq!(err.status(), StatusCode::NOT_FOUND, "{method}");
     }
-    let err =
-        futures_executor::block_on(pre.write_expect(&store, "gone", &Method::PUT)).unwrap_err();
+    let err = futures_executor::block_on(
+        guard(&Method::PUT, &pre, &PreconditionPolicy::default()).write_expect(&store, "gone"),
+    )
+    .unwrap_err();
     assert_eq!(err.status(), StatusCode::PRECONDITION_FAILED);
 }
 
 #[test]
 fn invalid_key_is_400() {
     let response =
-        Rejection::from_store_error(invalid_key(), &Method::PUT, Origin::Body).into_response();
+        Rejection::from_store_error(invalid_key(), &Method::PUT, Origin::Body).into_http_response();
     let body = check_problem("invalid key", &response, 400);
     assert!(body["detail"].as_str().unwrap().contains("1024 bytes"));
     assert!(response.headers().get(ETAG).is_none());
@@ -408,20 +448,26 @@ fn invalid_key_is_400() {
 fn precondition_required_is_428_with_no_store_and_instructions() {
     let pre = Preconditions::from_headers(&HeaderMap::new()).unwrap();
     for method in [Method::PUT, Method::PATCH, Method::DELETE] {
-        let rejection = pre
-            .require(&method, &PreconditionPolicy::default())
+        let rejection = guard(&method, &pre, &PreconditionPolicy::default())
+            .gate()
             .unwrap_err();
-        let response = rejection.into_response();
+        let response = rejection.into_http_response();
         let body = check_problem("428", &response, 428);
         assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
         assert!(response.headers().get(ETAG).is_none());
         assert!(response.headers().get(RETRY_AFTER).is_none());
         let detail = body["detail"].as_str().unwrap();
-        // How to resubmit: read, then resend with If-Match (or If-None-Match: * to create).
+        // How to resubmit: read, then resend with If-Match; only a PUT (which can create) is
+        // offered If-None-Match: *, and DELETE or PATCH are never told to create anything.
         assert!(detail.contains(method.as_str()), "{detail}");
         assert!(detail.contains("If-Match"), "{detail}");
         assert!(detail.contains("ETag"), "{detail}");
-        assert!(detail.contains("If-None-Match: *"), "{detail}");
+        assert_eq!(
+            detail.contains("If-None-Match: *"),
+            method == Method::PUT,
+            "{detail}"
+        );
+        assert_eq!(detail.contains("create"), method == Method::PUT, "{detail}");
         // Not a conflict.
         match conflict_from_response(&response) {
             Err(ProblemError::NotAConflict { status }) => assert_eq!(status, 428),
@@ -466,15 +512,15 @@ fn failed_evaluation_is_412_with_the_current_etag() {
         let mut h = HeaderMap::new();
         h.insert(name, HeaderValue::from_static(value));
         let pre = Preconditions::from_headers(&h).unwrap();
-        let rejection = pre.expect_for("doc", Some(&current)).unwrap_err();
-        let response = rejection.into_response();
+        let rejection = expect_for(&pre, "doc", Some(&current)).unwrap_err();
+        let response = rejection.into_http_response();
         let what = format!("{name}: {value}");
         let body = check_problem(&what, &response, 412);
         assert_eq!(etag_of(&response).as_deref(), Some("\"9\""), "{what}");
         assert_eq!(body["current_etag"], "\"9\"", "{what}");
         assert_eq!(body["header"], header.as_str(), "{what}");
         assert_eq!(body["key"], "doc", "{what}");
-        let conflict = conflict_from_response(&response).unwrap();
+        let conflict = own_conflict(&response);
         assert_eq!(conflict.kind(), kind, "{what}");
         assert_eq!(conflict.key(), "doc");
         assert_eq!(conflict.current(), Some(current.version));
@@ -484,12 +530,14 @@ fn failed_evaluation_is_412_with_the_current_etag() {
     let mut h = HeaderMap::new();
     h.insert("if-match", HeaderValue::from_static("*"));
     let pre = Preconditions::from_headers(&h).unwrap();
-    let response = pre.expect_for("new", None).unwrap_err().into_response();
+    let response = expect_for(&pre, "new", None)
+        .unwrap_err()
+        .into_http_response();
     let body = check_problem("If-Match: * on absent", &response, 412);
     assert!(response.headers().get(ETAG).is_none());
     assert!(body.get("current_etag").is_none());
     assert_eq!(body["expected"], "exists");
-    let conflict = conflict_from_response(&response).unwrap();
+    let conflict = own_conflict(&response);
     assert_eq!(conflict.kind(), ConflictKind::Missing);
     assert_eq!(conflict.current(), None);
     assert_eq!(conflict.expected(), &Expect::Exists);
@@ -505,11 +553,11 @@ fn not_modified_is_304_with_etag_and_empty_body() {
     h.insert("if-none-match", HeaderValue::from_static("W/\"41\""));
     let pre = Preconditions::from_headers(&h).unwrap();
     for method in [Method::GET, Method::HEAD] {
-        let rejection = pre.check_read(&method, "doc", &meta).unwrap_err();
+        let rejection = check_read(&pre, &method, "doc", &meta).unwrap_err();
         assert_eq!(rejection.status(), 304);
         assert_eq!(rejection.current_version(), Some(meta.version));
         assert!(rejection.problem().is_none());
-        let response = rejection.into_response();
+        let response = rejection.into_http_response();
         assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
         assert_eq!(response.headers()[ETAG], "\"41\"");
         assert!(
@@ -524,7 +572,7 @@ fn not_modified_is_304_with_etag_and_empty_body() {
         ));
     }
     // Built directly, too.
-    let response = Rejection::NotModified { meta }.into_response();
+    let response = Rejection::not_modified(meta).into_http_response();
     assert_eq!(response.status(), 304);
     assert_eq!(response.headers()[ETAG], "\"41\"");
     assert!(response.body().is_empty());
@@ -536,7 +584,7 @@ fn invalid_precondition_is_400_naming_the_header() {
         let mut h = HeaderMap::new();
         h.insert(name, HeaderValue::from_static("not-a-tag"));
         let err = Preconditions::from_headers(&h).unwrap_err();
-        let response = Rejection::from(err).into_response();
+        let response = Rejection::from(err).into_http_response();
         let body = check_problem(name, &response, 400);
         assert_eq!(body["header"], header);
         assert!(body["detail"].as_str().unwrap().contains(header));
@@ -551,8 +599,8 @@ fn invalid_precondition_is_400_naming_the_header() {
 #[test]
 fn not_found_is_404() {
     let w = World::new();
-    let response =
-        Rejection::from_store_error(w.missing(), &Method::DELETE, Origin::Header).into_response();
+    let response = Rejection::from_store_error(w.missing(), &Method::DELETE, Origin::Header)
+        .into_http_response();
     let body = check_problem("404", &response, 404);
     assert_eq!(body["key"], "gone");
     assert!(body.get("conflict").is_none());
@@ -584,9 +632,16 @@ fn conflicts_round_trip_through_responses() {
     for (err, method, origin, status) in rows {
         let original = err.as_conflict().unwrap().clone();
         let what = format!("{method} {origin:?} {:?}", original.kind());
-        let response = Rejection::from_store_error(err, &method, origin).into_response();
+        let response = Rejection::from_store_error(err, &method, origin).into_http_response();
         assert_eq!(response.status(), status, "{what}");
-        let back = conflict_from_response(&response).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let reported = conflict_from_response(&response).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(reported.key(), Some(original.key()), "{what}: key");
+        assert_eq!(
+            reported.current_version(),
+            original.current(),
+            "{what}: current"
+        );
+        let back = reported.to_conflict().expect("our own tags");
         assert_eq!(back.kind(), original.kind(), "{what}: kind");
         assert_eq!(back.key(), original.key(), "{what}: key");
         assert_eq!(back.current(), original.current(), "{what}: current");
@@ -606,8 +661,8 @@ fn conflicts_round_trip_through_responses() {
     let original = err.as_conflict().unwrap().clone();
     let response = Rejection::from_store_error(err, &Method::POST, Origin::Server)
         .with_field("username")
-        .into_response();
-    assert_eq!(conflict_from_response(&response).unwrap(), original);
+        .into_http_response();
+    assert_eq!(own_conflict(&response), original);
 }
 
 #[test]
@@ -660,8 +715,8 @@ fn conflict_from_response_refuses_what_is_not_a_problem_conflict() {
         "Application/Problem+JSON",
     ] {
         let c = conflict_from_response(&build(Some(ct), problem_409)).unwrap();
-        assert_eq!(c.key(), "k");
-        assert_eq!(c.current(), Version::new(3));
+        assert_eq!(c.key(), Some("k"));
+        assert_eq!(c.current_version(), Version::new(3));
         assert_eq!(c.kind(), ConflictKind::Stale);
     }
 }
@@ -681,14 +736,14 @@ fn a_foreign_problem_falls_back_to_the_etag_header() {
     response
         .headers_mut()
         .insert(ETAG, HeaderValue::from_static("\"7\""));
-    let c = conflict_from_response(&response).unwrap();
+    let c = own_conflict(&response);
     assert_eq!(c.current(), Version::new(7));
     assert_eq!(c.kind(), ConflictKind::Stale);
     assert_eq!(c.key(), "k");
 
     // Without any ETag: a Missing conflict.
     response.headers_mut().remove(ETAG);
-    let c = conflict_from_response(&response).unwrap();
+    let c = own_conflict(&response);
     assert_eq!(c.current(), None);
     assert_eq!(c.kind(), ConflictKind::Missing);
 }
@@ -705,13 +760,13 @@ fn guarded_put(
     body: &str,
 ) -> Result<Version, Rejection> {
     let pre = Preconditions::from_headers(headers)?;
-    pre.require(&Method::PUT, &PreconditionPolicy::default())?;
+    guard(&Method::PUT, &pre, &PreconditionPolicy::default()).gate()?;
     let expect = match pre.write_condition() {
         WriteCondition::None => Expect::Any,
         WriteCondition::Enforce(expect) => expect,
-        WriteCondition::NeedsCurrent => pre
-            .expect_for(key, store.head_sync(key).as_ref())?
-            .unwrap_or(Expect::Any),
+        WriteCondition::NeedsCurrent => {
+            expect_for(&pre, key, store.head_sync(key).as_ref())?.unwrap_or(Expect::Any)
+        }
     };
     store
         .put_sync(key, body.to_owned(), expect)
@@ -735,28 +790,25 @@ fn lost_update_is_412_and_the_client_can_reconcile() {
     // Creating again: 412 (If-None-Match: * failed in the CAS), ETag of the existing one.
     let response = guarded_put(&store, "doc", &create, "again")
         .unwrap_err()
-        .into_response();
+        .into_http_response();
     check_problem("create again", &response, 412);
     assert_eq!(etag_of(&response), Some(v1.etag()));
-    assert_eq!(
-        conflict_from_response(&response).unwrap().kind(),
-        ConflictKind::AlreadyExists
-    );
+    assert_eq!(own_conflict(&response).kind(), ConflictKind::AlreadyExists);
 
     // No precondition: 428.
     let response = guarded_put(&store, "doc", &HeaderMap::new(), "blind")
         .unwrap_err()
-        .into_response();
+        .into_http_response();
     check_problem("blind write", &response, 428);
 
     // Two clients read v1; the first wins, the second gets 412 with the winner's ETag.
     let v2 = guarded_put(&store, "doc", &if_match(v1), "alice").unwrap();
     let response = guarded_put(&store, "doc", &if_match(v1), "bob")
         .unwrap_err()
-        .into_response();
+        .into_http_response();
     check_problem("lost update", &response, 412);
     assert_eq!(etag_of(&response), Some(v2.etag()));
-    let conflict = conflict_from_response(&response).unwrap();
+    let conflict = own_conflict(&response);
     assert_eq!(conflict.kind(), ConflictKind::Stale);
     assert_eq!(conflict.current(), Some(v2));
     assert_eq!(conflict.expected(), &Expect::Version(v1));
@@ -780,7 +832,7 @@ fn no_aba_a_tag_from_a_deleted_incarnation_fails() {
     // While deleted: 412 without ETag on PUT, 404 on DELETE.
     let response = guarded_put(&store, "doc", &if_match(old), "x")
         .unwrap_err()
-        .into_response();
+        .into_http_response();
     check_problem("deleted", &response, 412);
     assert!(response.headers().get(ETAG).is_none());
     let err = store.delete_sync("doc", Expect::Version(old)).unwrap_err();
@@ -797,7 +849,7 @@ fn no_aba_a_tag_from_a_deleted_incarnation_fails() {
     assert_ne!(new, old);
     let response = guarded_put(&store, "doc", &if_match(old), "x")
         .unwrap_err()
-        .into_response();
+        .into_http_response();
     check_problem("re-created", &response, 412);
     assert_eq!(etag_of(&response), Some(new.etag()));
     assert_eq!(store.get_sync("doc").unwrap().value, "b");
@@ -811,14 +863,12 @@ fn conflict_display_and_problem_agree() {
         Expect::Version(Version::new(8).unwrap()),
         Version::new(9),
     );
-    let rejection = Rejection::Conflict {
-        conflict: c.clone(),
-        field: None,
-    };
+    let rejection = Rejection::conflict(c.clone());
     let problem = rejection.problem().unwrap();
     assert_eq!(problem.key.as_deref(), Some("user:1"));
     assert_eq!(problem.current_etag, c.current_etag());
     assert_eq!(problem.conflict, Some(ConflictKind::Stale));
-    assert_eq!(problem.to_conflict(None), Some(c));
+    let reported = ReportedConflict::from_problem(&problem, StatusCode::CONFLICT, None).unwrap();
+    assert_eq!(reported.to_conflict(), Some(c));
     assert!(rejection.to_string().starts_with("409 Conflict"));
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use http::{HeaderMap, HeaderValue, Method};
 use optimist::http::{
-    Origin, Preconditions, Problem, Rejection, WriteCondition, conflict_from_response,
+    Expected, Origin, Preconditions, Problem, Rejection, WriteCondition, conflict_from_response,
 };
 use optimist::{ConflictKind, Expect, MemoryStore, StoreError, Version};
 
@@ -151,18 +151,18 @@ fn if_match_with_an_etag_of_a_deleted_incarnation_is_412() {
     assert_eq!(rejection.status(), 412);
     assert_eq!(rejection.current_version(), Some(v2));
 
-    let response = rejection.into_response();
+    let response = rejection.into_http_response();
     assert_eq!(response.status(), 412);
     assert_eq!(response.headers()["etag"], v2.etag().as_str());
     let problem = Problem::from_response(&response).unwrap();
     assert_eq!(problem.status, 412);
     assert_eq!(problem.key.as_deref(), Some("doc"));
     assert_eq!(problem.conflict, Some(ConflictKind::Stale));
-    assert_eq!(problem.expected, Some(Expect::Version(v1)));
+    assert_eq!(problem.expected, Some(Expected::from(Expect::Version(v1))));
     assert_eq!(problem.current_etag, Some(v2.etag()));
     // A client can turn the response back into the conflict and retry with the new ETag.
     let back = conflict_from_response(&response).unwrap();
-    assert_eq!(back.current(), Some(v2));
+    assert_eq!(back.current_version(), Some(v2));
 
     // Nothing was written.
     let read = store.get_sync("doc").unwrap();
@@ -205,7 +205,8 @@ fn if_match_with_an_etag_of_a_deleted_incarnation_is_412() {
         404
     );
     let err = conditional_put(&store, "doc", "x", &if_match(&old_etag)).unwrap_err();
-    let response = Rejection::from_store_error(err, &Method::PUT, Origin::Header).into_response();
+    let response =
+        Rejection::from_store_error(err, &Method::PUT, Origin::Header).into_http_response();
     assert_eq!(response.status(), 412);
     assert!(!response.headers().contains_key("etag"));
     assert!(store.get_sync("doc").is_none());

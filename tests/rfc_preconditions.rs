@@ -1,6 +1,7 @@
 //! RFC 9110 section 13 table tests for `optimist::http::Preconditions`: parsing
 //! (`from_headers`), evaluation order (13.2.2), the expectation handed to the store
-//! (`write_condition`, `expect_for`), 428 (`require`) and conditional reads (`check_read`).
+//! (`write_condition`, `expect_for`), the 428 gate (`Guard::gate`: a lost-update-safe
+//! precondition) and conditional reads (`Guard::check`).
 //!
 //! Each rule is one row of a table; the row's description is printed on failure.
 
@@ -8,8 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use optimist::http::{
-    EntityTagRef, Evaluation, Precondition, PreconditionPolicy, Preconditions, Problem, Rejection,
-    TagList, TagListError, WriteCondition, entity_tags, parse_tag_list,
+    EntityTagRef, Evaluation, Guard, Precondition, PreconditionPolicy, Preconditions, Problem,
+    Rejection, TagList, TagListError, Validators, WriteCondition, entity_tags, parse_tag_list,
 };
 use optimist::{Expect, Meta, Version};
 use proptest::prelude::*;
@@ -68,6 +69,48 @@ fn parse(lines: &[(HeaderName, HeaderValue)]) -> Preconditions {
         .unwrap_or_else(|e| panic!("headers {lines:?} should parse, got {e}"))
 }
 
+/// `evaluate` against a store's metadata (the crate's own strong tags and write times).
+trait EvalMeta {
+    fn eval(&self, method: &Method, current: Option<&Meta>) -> Evaluation;
+}
+
+impl EvalMeta for Preconditions {
+    fn eval(&self, method: &Method, current: Option<&Meta>) -> Evaluation {
+        self.evaluate(method, current.map(Validators::from).as_ref())
+    }
+}
+
+/// The guard's 428 gate for `pre` under `policy`.
+fn require(
+    pre: &Preconditions,
+    method: &Method,
+    policy: &PreconditionPolicy,
+) -> Result<(), Rejection> {
+    Guard::from_preconditions(method.clone(), pre.clone(), policy).gate()
+}
+
+/// A conditional read of an existing resource through the guard's any-validator path.
+fn check_read(
+    pre: &Preconditions,
+    method: &Method,
+    key: &str,
+    current: &Meta,
+) -> Result<(), Rejection> {
+    Guard::from_preconditions(method.clone(), pre.clone(), &PreconditionPolicy::none())
+        .check(key, Some(&Validators::from(current)))
+}
+
+/// `expect_for`, a false precondition answered as the guard does (412).
+fn expect_for(
+    pre: &Preconditions,
+    key: &str,
+    current: Option<&Meta>,
+) -> Result<Option<Expect>, Rejection> {
+    pre.expect_for(current).map_err(|header| {
+        Rejection::precondition_failed(key, pre, header, current.map(|m| m.version.into()))
+    })
+}
+
 const IM: &str = "if-match";
 const INM: &str = "if-none-match";
 const IMS: &str = "if-modified-since";
@@ -104,7 +147,7 @@ fn run(cases: Vec<Case>) {
     let mut failures = Vec::new();
     for c in &cases {
         let pre = parse(&c.headers);
-        let got = pre.evaluate(&c.method, c.current.as_ref());
+        let got = pre.eval(&c.method, c.current.as_ref());
         if got != c.expected {
             failures.push(format!(
                 "{}: {} {:?} with current {:?}: expected {:?}, got {:?}",
@@ -192,12 +235,19 @@ fn if_unmodified_since_rules() {
     let p = Method::PUT;
     let at = date(t0());
     run(vec![
-        case("not modified since the date: proceed", vec![line(IUS, &at)], p.clone(), Some(meta_at(5, t0())), Proceed),
+        case("GET: modified exactly at the date: proceed", vec![line(IUS, &at)], Method::GET, Some(meta_at(5, t0())), Proceed),
+        case("PUT: modified in the second the date names: 412 (a weak date cannot tell two writes in it apart)", vec![line(IUS, &at)], p.clone(), Some(meta_at(5, t0())), Failed(IfUnmodifiedSince)),
+        case("DELETE: modified in the second the date names: 412", vec![line(IUS, &at)], Method::DELETE, Some(meta_at(5, t0() + Duration::from_millis(400))), Failed(IfUnmodifiedSince)),
+        case("PUT: modified a nanosecond before the date: proceed", vec![line(IUS, &at)], p.clone(), Some(meta_at(5, t0() - Duration::from_nanos(1))), Proceed),
+        case("PUT: a date one second after the modification's second: proceed", vec![line(IUS, date(t0() + Duration::from_secs(1)))], p.clone(), Some(meta_at(5, t0() + Duration::from_millis(999))), Proceed),
         case("modified before the date: proceed", vec![line(IUS, &at)], p.clone(), Some(meta_at(5, t0() - Duration::from_secs(60))), Proceed),
         case("modified one second after the date -> 412", vec![line(IUS, &at)], p.clone(), Some(meta_at(5, t0() + Duration::from_secs(1))), Failed(IfUnmodifiedSince)),
         case("modified long after the date -> 412", vec![line(IUS, &at)], p.clone(), Some(meta_at(5, t0() + Duration::from_secs(86_400))), Failed(IfUnmodifiedSince)),
-        case("sub-second nanos in the same second are NOT modified after (1s granularity)", vec![line(IUS, &at)], p.clone(), Some(meta_at(5, t0() + Duration::from_nanos(999_999_999))), Proceed),
-        case("a few ms in the same second are not modified after", vec![line(IUS, &at)], p.clone(), Some(meta_at(5, t0() + Duration::from_millis(3))), Proceed),
+        case("GET: sub-second nanos in the same second are NOT modified after (1s granularity)", vec![line(IUS, &at)], Method::GET, Some(meta_at(5, t0() + Duration::from_nanos(999_999_999))), Proceed),
+        case("HEAD: a few ms in the same second are not modified after", vec![line(IUS, &at)], Method::HEAD, Some(meta_at(5, t0() + Duration::from_millis(3))), Proceed),
+        case("PUT: the last nanosecond of the date's second: 412", vec![line(IUS, &at)], p.clone(), Some(meta_at(5, t0() + Duration::from_nanos(999_999_999))), Failed(IfUnmodifiedSince)),
+        case("PATCH: a few ms in the date's second: 412", vec![line(IUS, &at)], Method::PATCH, Some(meta_at(5, t0() + Duration::from_millis(3))), Failed(IfUnmodifiedSince)),
+        case("POST: in the date's second: 412", vec![line(IUS, &at)], Method::POST, Some(meta_at(5, t0())), Failed(IfUnmodifiedSince)),
         case("fails for GET as well (412, not 304)", vec![line(IUS, &at)], Method::GET, Some(meta_at(5, t0() + Duration::from_secs(5))), Failed(IfUnmodifiedSince)),
         case("fails for DELETE", vec![line(IUS, &at)], Method::DELETE, Some(meta_at(5, t0() + Duration::from_secs(5))), Failed(IfUnmodifiedSince)),
         case("ignored when If-Match is present (and If-Match passes)", vec![line(IM, r#""5""#), line(IUS, &at)], p.clone(), Some(meta_at(5, t0() + Duration::from_secs(100))), Proceed),
@@ -211,7 +261,7 @@ fn if_unmodified_since_rules() {
         case("two lines are not one valid date: ignored", vec![line(IUS, &at), line(IUS, &at)], p.clone(), Some(meta_at(5, t0() + Duration::from_secs(100))), Proceed),
         case("obsolete RFC 850 date format is still a valid HTTP-date", vec![line(IUS, "Tuesday, 14-Nov-23 22:13:20 GMT")], p.clone(), Some(meta_at(5, t0() + Duration::from_secs(1))), Failed(IfUnmodifiedSince)),
         case("checked before If-None-Match (step 2 before step 3)", vec![line(IUS, &at), line(INM, r#""5""#)], Method::GET, Some(meta_at(5, t0() + Duration::from_secs(1))), Failed(IfUnmodifiedSince)),
-        case("passing IUS then If-None-Match decides", vec![line(IUS, &at), line(INM, "*")], p.clone(), Some(meta_at(5, t0())), Failed(IfNoneMatch)),
+        case("passing IUS then If-None-Match decides", vec![line(IUS, &at), line(INM, "*")], p.clone(), Some(meta_at(5, t0() - Duration::from_secs(1))), Failed(IfNoneMatch)),
     ]);
 }
 
@@ -332,11 +382,7 @@ fn a_list_over_one_line_and_over_two_lines_is_the_same_list() {
         // And both lines really count: the second line's tag matches.
         let current = meta(2);
         let want = if name == IM { Proceed } else { NotModified };
-        assert_eq!(
-            two_lines.evaluate(&Method::GET, Some(&current)),
-            want,
-            "{name}"
-        );
+        assert_eq!(two_lines.eval(&Method::GET, Some(&current)), want, "{name}");
     }
     // Three lines, the last one holding two tags.
     let pre = parse(&[
@@ -412,7 +458,7 @@ fn malformed_values_are_400_naming_the_header() {
             );
             assert!(problem.detail.contains(header.as_str()), "{name}: {what}");
 
-            let response = rejection.into_response();
+            let response = rejection.into_http_response();
             assert_eq!(response.status(), 400);
             assert_eq!(
                 response.headers()["content-type"],
@@ -487,9 +533,9 @@ fn empty_elements_and_ows_are_tolerated() {
         pre.write_condition(),
         WriteCondition::Enforce(Expect::Version(v(5)))
     );
-    assert_eq!(pre.evaluate(&Method::PUT, Some(&meta(5))), Proceed);
+    assert_eq!(pre.eval(&Method::PUT, Some(&meta(5))), Proceed);
     let pre = parse(&[line(INM, "\t,  W/\"5\"  ,\t")]);
-    assert_eq!(pre.evaluate(&Method::GET, Some(&meta(5))), NotModified);
+    assert_eq!(pre.eval(&Method::GET, Some(&meta(5))), NotModified);
 }
 
 #[test]
@@ -507,19 +553,20 @@ fn an_empty_field_value_counts_as_absent() {
                 "{name}: {value:?}"
             );
             assert_eq!(pre, Preconditions::default(), "{name}: {value:?}");
-            let rejection = pre
-                .require(&Method::PUT, &policy)
+            let rejection = require(&pre, &Method::PUT, &policy)
                 .expect_err("428 for a PUT with only an empty precondition");
             assert_eq!(rejection.status(), 428, "{name}: {value:?}");
             // Absent If-Match on an absent resource does not fail.
-            assert_eq!(pre.evaluate(&Method::PUT, None), Proceed);
+            assert_eq!(pre.eval(&Method::PUT, None), Proceed);
         }
     }
     // Several empty lines are still absent.
     let pre = parse(&[line(IM, ""), line(IM, " , "), line(INM, ",")]);
     assert!(pre.is_empty());
     assert_eq!(
-        pre.require(&Method::DELETE, &policy).unwrap_err().status(),
+        require(&pre, &Method::DELETE, &policy)
+            .unwrap_err()
+            .status(),
         428
     );
     // An empty line next to a real one does not hide it.
@@ -560,7 +607,7 @@ fn a_300_character_tag_is_kept_whole_and_never_matches() {
     for name in [IM, INM] {
         let pre = parse(&[line(name, &value)]);
         let current = meta(prefix.get());
-        let got = pre.evaluate(&Method::GET, Some(&current));
+        let got = pre.eval(&Method::GET, Some(&current));
         let want = if name == IM { Failed(IfMatch) } else { Proceed };
         assert_eq!(got, want, "{name}");
     }
@@ -584,7 +631,7 @@ fn a_tag_that_extends_one_of_ours_does_not_match() {
         let longer = format!("\"{}{suffix}\"", ours.get());
         let pre = parse(&[line(IM, &longer)]);
         assert_eq!(
-            pre.evaluate(&Method::PUT, Some(&current)),
+            pre.eval(&Method::PUT, Some(&current)),
             Failed(IfMatch),
             "If-Match {longer}"
         );
@@ -595,18 +642,18 @@ fn a_tag_that_extends_one_of_ours_does_not_match() {
         );
         let pre = parse(&[line(INM, &longer)]);
         assert_eq!(
-            pre.evaluate(&Method::GET, Some(&current)),
+            pre.eval(&Method::GET, Some(&current)),
             Proceed,
             "If-None-Match {longer}"
         );
     }
     // The exact tag does match.
     let pre = parse(&[line(IM, &ours_tag)]);
-    assert_eq!(pre.evaluate(&Method::PUT, Some(&current)), Proceed);
+    assert_eq!(pre.eval(&Method::PUT, Some(&current)), Proceed);
     // u64::MAX is ours; one more is not (overflow is not a match of anything).
     let max = v(u64::MAX);
     let pre = parse(&[line(IM, max.etag())]);
-    assert_eq!(pre.evaluate(&Method::PUT, Some(&meta(u64::MAX))), Proceed);
+    assert_eq!(pre.eval(&Method::PUT, Some(&meta(u64::MAX))), Proceed);
     let pre = parse(&[line(IM, r#""18446744073709551616""#)]);
     assert_eq!(
         pre.write_condition(),
@@ -646,7 +693,7 @@ fn thousands_of_tags_parse_and_the_last_one_still_matches() {
 
         let if_match = parse(&[line(IM, &value)]);
         assert_eq!(
-            if_match.evaluate(&Method::PUT, Some(&current)),
+            if_match.eval(&Method::PUT, Some(&current)),
             Proceed,
             "n={n}"
         );
@@ -656,13 +703,13 @@ fn thousands_of_tags_parse_and_the_last_one_still_matches() {
             "only tags of ours end up in the expectation, n={n}"
         );
         assert_eq!(
-            if_match.evaluate(&Method::PUT, Some(&meta(424_243))),
+            if_match.eval(&Method::PUT, Some(&meta(424_243))),
             Failed(IfMatch)
         );
 
         let if_none_match = parse(&[line(INM, &value)]);
         assert_eq!(
-            if_none_match.evaluate(&Method::GET, Some(&current)),
+            if_none_match.eval(&Method::GET, Some(&current)),
             NotModified,
             "n={n}"
         );
@@ -688,11 +735,8 @@ fn many_tags_of_ours_all_count() {
         .collect::<Vec<_>>()
         .join(",");
     let pre = parse(&[line(IM, &value)]);
-    assert_eq!(pre.evaluate(&Method::PUT, Some(&meta(2_000))), Proceed);
-    assert_eq!(
-        pre.evaluate(&Method::PUT, Some(&meta(2_001))),
-        Failed(IfMatch)
-    );
+    assert_eq!(pre.eval(&Method::PUT, Some(&meta(2_000))), Proceed);
+    assert_eq!(pre.eval(&Method::PUT, Some(&meta(2_001))), Failed(IfMatch));
     let WriteCondition::Enforce(Expect::OneOf(all)) = pre.write_condition() else {
         panic!("If-Match with a list is Enforce(OneOf)");
     };
@@ -720,9 +764,9 @@ fn obs_text_tags_parse_and_do_not_match() {
         }
         let current = meta(5);
         let pre = parse(&[line(IM, value)]);
-        assert_eq!(pre.evaluate(&Method::PUT, Some(&current)), Failed(IfMatch));
+        assert_eq!(pre.eval(&Method::PUT, Some(&current)), Failed(IfMatch));
         let pre = parse(&[line(INM, value)]);
-        assert_eq!(pre.evaluate(&Method::GET, Some(&current)), Proceed);
+        assert_eq!(pre.eval(&Method::GET, Some(&current)), Proceed);
     }
     // The bytes are exactly the ones sent.
     let tags: Vec<_> = entity_tags(b"\"\xfe\xff\"")
@@ -747,19 +791,19 @@ fn only_the_canonical_tag_matches() {
             continue; // `" 5"` is not even a valid tag; that is fine too
         };
         assert_eq!(
-            pre.evaluate(&Method::PUT, Some(&current)),
+            pre.eval(&Method::PUT, Some(&current)),
             Failed(IfMatch),
             "If-Match {other}"
         );
         let pre = parse(&[line(INM, other)]);
         assert_eq!(
-            pre.evaluate(&Method::GET, Some(&current)),
+            pre.eval(&Method::GET, Some(&current)),
             Proceed,
             "If-None-Match {other}"
         );
     }
     let pre = parse(&[line(IM, r#""5""#)]);
-    assert_eq!(pre.evaluate(&Method::PUT, Some(&current)), Proceed);
+    assert_eq!(pre.eval(&Method::PUT, Some(&current)), Proceed);
     // "0" is never a version.
     let pre = parse(&[line(IM, r#""0""#)]);
     assert_eq!(
@@ -840,7 +884,7 @@ fn an_enforced_expectation_agrees_with_evaluate() {
         };
         for current in &states {
             let admitted = expect.admits(current.map(|m| m.version));
-            let proceeds = pre.evaluate(&Method::PUT, current.as_ref()) == Proceed;
+            let proceeds = pre.eval(&Method::PUT, current.as_ref()) == Proceed;
             assert_eq!(admitted, proceeds, "{lines:?} with {current:?}: {expect:?}");
         }
     }
@@ -875,7 +919,8 @@ fn expect_for_pins_the_snapshot_or_fails_with_412() {
         Row { what: "If-Match not matching: 412", lines: vec![line(IM, r#""4""#)], current: Some(meta(5)), want: Err(IfMatch) },
         Row { what: "If-Match on absent: 412", lines: vec![line(IM, r#""4""#)], current: None, want: Err(IfMatch) },
         Row { what: "If-Match: * on absent: 412", lines: vec![line(IM, "*")], current: None, want: Err(IfMatch) },
-        Row { what: "If-Unmodified-Since, not modified: pin", lines: vec![line(IUS, &at)], current: Some(meta(5)), want: Ok(Some(Expect::Version(v(5)))) },
+        Row { what: "If-Unmodified-Since, modified before the date: pin", lines: vec![line(IUS, &at)], current: Some(meta_at(5, t0() - Duration::from_secs(1))), want: Ok(Some(Expect::Version(v(5)))) },
+        Row { what: "If-Unmodified-Since, modified in the date's second: 412 for a write", lines: vec![line(IUS, &at)], current: Some(meta(5)), want: Err(IfUnmodifiedSince) },
         Row { what: "If-Unmodified-Since, modified after: 412", lines: vec![line(IUS, &at)], current: Some(later), want: Err(IfUnmodifiedSince) },
         Row { what: "If-Unmodified-Since on absent: pin Absent", lines: vec![line(IUS, &at)], current: None, want: Ok(Some(Expect::Absent)) },
         Row { what: "If-Match and If-None-Match both pass: pin", lines: vec![line(IM, r#""9""#), line(INM, r#""5""#)], current: Some(later), want: Ok(Some(Expect::Version(v(9)))) },
@@ -883,7 +928,7 @@ fn expect_for_pins_the_snapshot_or_fails_with_412() {
     ];
     for row in rows {
         let pre = parse(&row.lines);
-        let got = pre.expect_for("doc", row.current.as_ref());
+        let got = expect_for(&pre, "doc", row.current.as_ref());
         match (got, row.want) {
             (Ok(got), Ok(want)) => assert_eq!(got, want, "{}", row.what),
             (Err(rejection), Err(header)) => {
@@ -894,7 +939,7 @@ fn expect_for_pins_the_snapshot_or_fails_with_412() {
                 assert_eq!(problem.header.as_deref(), Some(header.as_str()), "{}", row.what);
                 assert_eq!(problem.key.as_deref(), Some("doc"), "{}", row.what);
                 assert_eq!(problem.current_etag, current.map(Version::etag), "{}", row.what);
-                let response = rejection.into_response();
+                let response = rejection.into_http_response();
                 assert_eq!(response.status(), 412, "{}", row.what);
                 assert_eq!(
                     response.headers().get("etag").map(|h| h.to_str().unwrap().to_owned()),
@@ -917,7 +962,7 @@ fn expect_for_pins_against_a_real_store() {
     let pre = parse(&[line(INM, r#""999999""#)]);
     assert_eq!(pre.write_condition(), WriteCondition::NeedsCurrent);
     let snapshot = store.head_sync("doc");
-    let expect = pre.expect_for("doc", snapshot.as_ref()).unwrap().unwrap();
+    let expect = expect_for(&pre, "doc", snapshot.as_ref()).unwrap().unwrap();
     assert_eq!(expect, Expect::Version(v1));
     // Someone else writes between the read and our write: the pinned CAS refuses.
     let v2 = store.put_sync("doc", "b", Expect::Any).unwrap().version;
@@ -927,7 +972,7 @@ fn expect_for_pins_against_a_real_store() {
 
     // If-None-Match on a missing key pins Absent: a concurrent create wins, ours fails.
     let snapshot = store.head_sync("new");
-    let expect = pre.expect_for("new", snapshot.as_ref()).unwrap().unwrap();
+    let expect = expect_for(&pre, "new", snapshot.as_ref()).unwrap().unwrap();
     assert_eq!(expect, Expect::Absent);
     store.put_sync("new", "first", Expect::Absent).unwrap();
     assert!(store.put_sync("new", "second", expect).is_err());
@@ -957,7 +1002,15 @@ fn require_table() {
         ("PUT with If-Match: *", vec![line(IM, "*")], Method::PUT, &default, None),
         ("PUT with If-None-Match: *", vec![line(INM, "*")], Method::PUT, &default, None),
         ("PUT with a weak-only If-Match (present, it will just fail)", vec![line(IM, r#"W/"1""#)], Method::PUT, &default, None),
-        ("DELETE with If-Unmodified-Since", vec![line(IUS, &at)], Method::DELETE, &default, None),
+        ("DELETE with only If-Unmodified-Since: a date cannot prevent a lost update", vec![line(IUS, &at)], Method::DELETE, &default, Some(428)),
+        ("PUT with only If-Unmodified-Since", vec![line(IUS, &at)], Method::PUT, &default, Some(428)),
+        ("PUT with only a future If-Unmodified-Since", vec![line(IUS, "Fri, 01 Jan 2100 00:00:00 GMT")], Method::PUT, &default, Some(428)),
+        ("PATCH with only If-None-Match tags", vec![line(INM, r#""1", "2""#)], Method::PATCH, &default, Some(428)),
+        ("PUT with only a weak If-None-Match tag", vec![line(INM, r#"W/"1""#)], Method::PUT, &default, Some(428)),
+        ("PUT with If-None-Match tags and If-Unmodified-Since", vec![line(INM, r#""1""#), line(IUS, &at)], Method::PUT, &default, Some(428)),
+        ("PUT with If-Match and If-Unmodified-Since", vec![line(IM, r#""1""#), line(IUS, &at)], Method::PUT, &default, None),
+        ("DELETE with If-Match: * and If-None-Match tags", vec![line(IM, "*"), line(INM, r#""1""#)], Method::DELETE, &default, None),
+        ("POST with only If-Unmodified-Since under a POST policy", vec![line(IUS, &at)], Method::POST, &post_policy, Some(428)),
         ("PUT under the none policy", vec![], Method::PUT, &none, None),
         ("DELETE under the none policy", vec![], Method::DELETE, &none, None),
         ("POST under a POST policy", vec![], Method::POST, &post_policy, Some(428)),
@@ -965,11 +1018,11 @@ fn require_table() {
     ];
     for (what, lines, method, policy, want) in rows {
         let pre = parse(&lines);
-        match (pre.require(&method, policy), want) {
+        match (require(&pre, &method, policy), want) {
             (Ok(()), None) => {}
             (Err(r), Some(status)) => {
                 assert_eq!(r.status(), status, "{what}");
-                let response = r.into_response();
+                let response = r.into_http_response();
                 assert_eq!(response.headers()["cache-control"], "no-store", "{what}");
                 let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
                 let detail = body["detail"].as_str().unwrap();
@@ -986,9 +1039,9 @@ fn check_read_answers_304_or_412() {
     let current = meta(5);
     // Proceed: Ok.
     let pre = parse(&[line(INM, r#""4""#)]);
-    assert!(pre.check_read(&Method::GET, "doc", &current).is_ok());
+    assert!(check_read(&pre, &Method::GET, "doc", &current).is_ok());
     let pre = parse(&[]);
-    assert!(pre.check_read(&Method::GET, "doc", &current).is_ok());
+    assert!(check_read(&pre, &Method::GET, "doc", &current).is_ok());
 
     // 304 with the ETag and no body.
     for (lines, method) in [
@@ -997,10 +1050,10 @@ fn check_read_answers_304_or_412() {
         (vec![line(IMS, date(t0()))], Method::GET),
     ] {
         let pre = parse(&lines);
-        let rejection = pre.check_read(&method, "doc", &current).unwrap_err();
+        let rejection = check_read(&pre, &method, "doc", &current).unwrap_err();
         assert_eq!(rejection.status(), 304, "{lines:?}");
         assert!(rejection.problem().is_none());
-        let response = rejection.into_response();
+        let response = rejection.into_http_response();
         assert_eq!(response.status(), 304);
         assert_eq!(response.headers()["etag"], "\"5\"");
         assert!(response.headers().get("content-type").is_none());
@@ -1017,12 +1070,12 @@ fn check_read_answers_304_or_412() {
         ),
     ] {
         let pre = parse(&lines);
-        let rejection = pre.check_read(&Method::GET, "doc", &current).unwrap_err();
+        let rejection = check_read(&pre, &Method::GET, "doc", &current).unwrap_err();
         assert_eq!(rejection.status(), 412, "{lines:?}");
         let problem = rejection.problem().unwrap();
         assert_eq!(problem.header.as_deref(), Some(header.as_str()));
         assert_eq!(problem.current_etag.as_deref(), Some("\"5\""));
-        let response = rejection.into_response();
+        let response = rejection.into_http_response();
         assert_eq!(response.headers()["etag"], "\"5\"");
     }
 
@@ -1030,12 +1083,12 @@ fn check_read_answers_304_or_412() {
     // have answered 304. OPTIONS ignores everything.
     let pre = parse(&[line(IM, r#""4""#), line(INM, "*")]);
     assert_eq!(
-        pre.check_read(&Method::GET, "doc", &current)
+        check_read(&pre, &Method::GET, "doc", &current)
             .unwrap_err()
             .status(),
         412
     );
-    assert!(pre.check_read(&Method::OPTIONS, "doc", &current).is_ok());
+    assert!(check_read(&pre, &Method::OPTIONS, "doc", &current).is_ok());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1069,7 +1122,7 @@ proptest! {
         }
         match Preconditions::from_headers(&map) {
             Ok(pre) => {
-                let _ = pre.evaluate(&Method::PUT, Some(&meta(1)));
+                let _ = pre.eval(&Method::PUT, Some(&meta(1)));
                 let _ = pre.write_condition();
             }
             Err(e) => prop_assert_eq!(Rejection::from(e).status(), 400),
@@ -1100,13 +1153,13 @@ proptest! {
             let with: Vec<_> = lines.iter().map(|l| line(name, l)).collect();
             let pre = parse(&with);
             let want = if name == IM { Proceed } else { NotModified };
-            prop_assert_eq!(pre.evaluate(&Method::GET, Some(&current)), want);
+            prop_assert_eq!(pre.eval(&Method::GET, Some(&current)), want);
 
             if !foreign.is_empty() {
                 let without = line(name, foreign.join(","));
                 let pre = parse(&[without]);
                 let want = if name == IM { Failed(IfMatch) } else { Proceed };
-                prop_assert_eq!(pre.evaluate(&Method::GET, Some(&current)), want);
+                prop_assert_eq!(pre.eval(&Method::GET, Some(&current)), want);
             }
         }
     }

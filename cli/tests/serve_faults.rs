@@ -124,9 +124,9 @@ impl Secrets {
         }
         let problem = response.problem(503);
         let kind = problem["type"].as_str().unwrap_or_default();
-        if kind.ends_with("#variant.Unavailable") {
+        if kind.ends_with("#problem-unavailable") {
             Why::Unavailable
-        } else if kind.ends_with("#variant.Indeterminate") {
+        } else if kind.ends_with("#problem-indeterminate") {
             Why::Indeterminate
         } else {
             panic!("{}: unexpected 503 problem {problem}", response.context)

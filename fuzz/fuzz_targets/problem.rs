@@ -6,14 +6,15 @@
 //! It must never panic, and what it returns must be consistent with the body.
 //!
 //! First byte odd: the rest drives a structured round trip. A real `Conflict` becomes a
-//! `Rejection` (`from_store_error`), then a response (`into_response`), then a `Conflict`
-//! again (`conflict_from_response`): key, kind, current version and expectation survive.
+//! `Rejection` (`from_store_error`), then a response (`into_http_response`), then a `Conflict`
+//! again (`conflict_from_response`, then `to_conflict`): key, kind, current version and
+//! expectation survive.
 #![no_main]
 
 use arbitrary::{Arbitrary, Unstructured};
 use http::{Method, StatusCode};
 use libfuzzer_sys::fuzz_target;
-use optimist::http::{Origin, Problem};
+use optimist::http::{Expected, Origin, Problem};
 use optimist::{Conflict, Expect, Version};
 
 #[path = "../../tests/reference/mod.rs"]
@@ -88,7 +89,7 @@ fn round_trip(u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
     p.field = Option::arbitrary(u)?;
     p.header = Option::arbitrary(u)?;
     p.expected = if bool::arbitrary(u)? {
-        Some(expect(u)?)
+        Some(Expected::from(expect(u)?))
     } else {
         None
     };

@@ -1,63 +1,26 @@
-//! Parsing and evaluating request preconditions (RFC 9110 section 13).
+//! Parsing and evaluating request preconditions (RFC 9110 section 13), against any current
+//! validators. Pure: no store, no status codes (those are [`Rejection`](super::Rejection)'s).
 
-use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_UNMODIFIED_SINCE};
 use http::{HeaderMap, HeaderName, Method};
 
 use super::entity_tag::{TagListError, visit_tag_list};
-use super::rejection::Rejection;
-use crate::{Expect, Meta, Version};
+use super::expected::Expected;
+use super::precondition::Precondition;
+use super::validators::{EntityTag, Validators};
+use crate::{Expect, Meta};
 
-/// One of the four precondition header fields.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Precondition {
-    /// `If-Match`
-    IfMatch,
-    /// `If-None-Match`
-    IfNoneMatch,
-    /// `If-Modified-Since`
-    IfModifiedSince,
-    /// `If-Unmodified-Since`
-    IfUnmodifiedSince,
-}
-
-impl Precondition {
-    /// The header's name.
-    ///
-    /// ```
-    /// use optimist::http::Precondition;
-    /// assert_eq!(Precondition::IfMatch.header_name(), http::header::IF_MATCH);
-    /// ```
-    pub fn header_name(self) -> HeaderName {
-        match self {
-            Precondition::IfMatch => IF_MATCH,
-            Precondition::IfNoneMatch => IF_NONE_MATCH,
-            Precondition::IfModifiedSince => IF_MODIFIED_SINCE,
-            Precondition::IfUnmodifiedSince => IF_UNMODIFIED_SINCE,
-        }
-    }
-
-    /// The header's name as usually written (`If-Match`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Precondition::IfMatch => "If-Match",
-            Precondition::IfNoneMatch => "If-None-Match",
-            Precondition::IfModifiedSince => "If-Modified-Since",
-            Precondition::IfUnmodifiedSince => "If-Unmodified-Since",
-        }
-    }
-}
-
-impl fmt::Display for Precondition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A syntactically invalid `If-Match` or `If-None-Match`: answer 400 (it becomes
-/// [`Rejection::InvalidPrecondition`]). A request carrying one must never write.
+/// A syntactically invalid `If-Match` or `If-None-Match`: answer 400 (it converts into
+/// [`Rejection::InvalidPrecondition`](super::Rejection::InvalidPrecondition)). A request
+/// carrying one must never write.
+///
+/// ```
+/// let mut h = http::HeaderMap::new();
+/// h.insert("if-match", "not-a-tag".parse().unwrap());
+/// let err = optimist::http::Preconditions::from_headers(&h).unwrap_err();
+/// assert_eq!(err.header, optimist::http::Precondition::IfMatch);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {header} header: {reason}")]
 pub struct InvalidPrecondition {
@@ -68,24 +31,16 @@ pub struct InvalidPrecondition {
     pub reason: TagListError,
 }
 
-/// One tag of ours from a list: the version it names and whether it was weak.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct OurTag {
-    version: Version,
-    weak: bool,
-}
-
-/// The tags of a list that name versions of ours; foreign tags can never match, so they are
-/// only counted. The first is kept inline: one-tag requests allocate nothing.
+/// The tags of one list field, in order. The first is kept inline: a one-tag request of the
+/// crate's own form allocates nothing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct OurTags {
-    first: Option<OurTag>,
-    rest: Vec<OurTag>,
-    listed: usize,
+struct Tags {
+    first: Option<EntityTag>,
+    rest: Vec<EntityTag>,
 }
 
-impl OurTags {
-    fn push(&mut self, tag: OurTag) {
+impl Tags {
+    fn push(&mut self, tag: EntityTag) {
         if self.first.is_none() {
             self.first = Some(tag);
         } else {
@@ -93,23 +48,27 @@ impl OurTags {
         }
     }
 
-    fn iter(&self) -> impl Iterator<Item = OurTag> + '_ {
-        self.first.iter().chain(self.rest.iter()).copied()
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
     }
 
-    /// Strong comparison (If-Match): weak tags never match.
-    fn matches_strong(&self, current: Version) -> bool {
-        self.iter().any(|t| !t.weak && t.version == current)
+    fn iter(&self) -> impl Iterator<Item = &EntityTag> + '_ {
+        self.first.iter().chain(self.rest.iter())
     }
 
-    /// Weak comparison (If-None-Match): weakness is ignored.
-    fn matches_weak(&self, current: Version) -> bool {
-        self.iter().any(|t| t.version == current)
+    /// Strong comparison (If-Match).
+    fn matches_strong(&self, current: &EntityTag) -> bool {
+        self.iter().any(|t| t.strong_eq(current))
     }
 
-    /// The expectation enforcing "one of the strong tags": an empty list never passes.
+    /// Weak comparison (If-None-Match).
+    fn matches_weak(&self, current: &EntityTag) -> bool {
+        self.iter().any(|t| t.weak_eq(current))
+    }
+
+    /// The store expectation "one of the strong tags of ours": an empty list never passes.
     fn strong_expect(&self) -> Expect {
-        let mut strong = self.iter().filter(|t| !t.weak).map(|t| t.version);
+        let mut strong = self.iter().filter_map(EntityTag::strong_version);
         match (strong.next(), strong.next()) {
             (None, _) => Expect::OneOf(Vec::new()),
             (Some(v), None) => Expect::Version(v),
@@ -125,7 +84,7 @@ impl OurTags {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum TagCondition {
     Any,
-    Listed(OurTags),
+    Listed(Tags),
 }
 
 /// The preconditions of a request, parsed once from its headers.
@@ -135,21 +94,22 @@ enum TagCondition {
 /// tolerated, `*` must stand alone, `W/` is case-sensitive. A field whose lines hold no
 /// element at all counts as absent. Invalid `If-Match` / `If-None-Match` is an error (400);
 /// an invalid or repeated date in `If-Modified-Since` / `If-Unmodified-Since` is ignored.
-/// Parsing is one pass over the headers; only tags naming versions of ours are kept.
+/// Every tag is kept, of any opaque text, so the request can be evaluated against any
+/// current validator ([`Preconditions::evaluate`]).
 ///
-/// Evaluate with [`Preconditions::evaluate`] (RFC 9110 13.2.2 order), and turn them into the
-/// store's [`Expect`] with [`Preconditions::write_condition`] or [`Preconditions::expect_for`]
-/// so the compare-and-swap, not an earlier read, enforces them.
+/// Most handlers never touch this type: [`Guard`](super::Guard) parses it and does the
+/// whole job. Use it directly to evaluate against your own state, or to turn the headers
+/// into the store's [`Expect`] yourself ([`Preconditions::write_condition`],
+/// [`Preconditions::expect_for`]).
 ///
 /// ```
 /// use http::{HeaderMap, Method};
-/// use optimist::http::{Evaluation, Preconditions};
-/// use optimist::{Meta, Version};
+/// use optimist::http::{EntityTag, Evaluation, Preconditions, Validators};
 ///
 /// let mut headers = HeaderMap::new();
-/// headers.insert("if-none-match", "\"7\"".parse().unwrap());
+/// headers.insert("if-none-match", "W/\"page-3\"".parse().unwrap());
 /// let pre = Preconditions::from_headers(&headers).unwrap();
-/// let current = Meta { version: Version::new(7).unwrap(), last_modified: std::time::UNIX_EPOCH };
+/// let current = Validators::from_etag(EntityTag::weak("page-3").unwrap());
 /// assert_eq!(pre.evaluate(&Method::GET, Some(&current)), Evaluation::NotModified);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -190,24 +150,18 @@ fn parse_tags(
     which: Precondition,
 ) -> Result<Option<TagCondition>, InvalidPrecondition> {
     let lines = headers.get_all(which.header_name()).iter();
-    let mut ours = OurTags::default();
+    let mut tags = Tags::default();
     let star = visit_tag_list(lines.map(|v| v.as_bytes()), |tag| {
-        ours.listed += 1;
-        if let Some(version) = tag.version() {
-            ours.push(OurTag {
-                version,
-                weak: tag.weak,
-            });
-        }
+        tags.push(EntityTag::from(tag));
     })
     .map_err(|reason| InvalidPrecondition {
         header: which,
         reason,
     })?;
-    Ok(match (star, ours.listed) {
+    Ok(match (star, tags.is_empty()) {
         (true, _) => Some(TagCondition::Any),
-        (false, 0) => None,
-        (false, _) => Some(TagCondition::Listed(ours)),
+        (false, true) => None,
+        (false, false) => Some(TagCondition::Listed(tags)),
     })
 }
 
@@ -221,7 +175,7 @@ fn parse_date(headers: &HeaderMap, name: HeaderName) -> Option<SystemTime> {
     httpdate::parse_http_date(value.to_str().ok()?.trim()).ok()
 }
 
-/// Last-Modified at the one-second granularity of HTTP dates.
+/// A modification time at the one-second granularity of HTTP dates.
 fn whole_seconds(t: SystemTime) -> SystemTime {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => UNIX_EPOCH + Duration::from_secs(d.as_secs()),
@@ -231,6 +185,25 @@ fn whole_seconds(t: SystemTime) -> SystemTime {
 
 fn is_safe_read(method: &Method) -> bool {
     method == Method::GET || method == Method::HEAD
+}
+
+/// Whether `If-Unmodified-Since: since` is false for a representation modified at
+/// `modified` (full precision).
+///
+/// For GET/HEAD: modified after the second the date names (RFC 9110 13.1.4, at the
+/// one-second granularity of HTTP dates). For every other method the date is a **weak**
+/// validator (8.8.2.2: the representation may have changed twice within that second), and a
+/// weak validator must not decide a write (8.8.1): the condition is also false when the
+/// modification falls within that second, because a write a moment after the client's read
+/// (in the same second) would otherwise be overwritten. A server could only treat the date
+/// as strong if it knew the representation changed at most once in that second; the crate's
+/// stores do not record that, so it never does.
+fn unmodified_since_is_false(method: &Method, modified: SystemTime, since: SystemTime) -> bool {
+    if is_safe_read(method) {
+        whole_seconds(modified) > since
+    } else {
+        modified >= since
+    }
 }
 
 impl Preconditions {
@@ -243,7 +216,7 @@ impl Preconditions {
     /// let mut h = HeaderMap::new();
     /// h.append("if-match", "\"1\", \"2\"".parse().unwrap());
     /// h.append("if-match", "\"3\"".parse().unwrap()); // same list, second line
-    /// assert!(Preconditions::from_headers(&h).unwrap().has_write_condition());
+    /// assert!(Preconditions::from_headers(&h).unwrap().is_lost_update_safe());
     ///
     /// h.insert("if-match", "not-a-tag".parse().unwrap());
     /// assert!(Preconditions::from_headers(&h).is_err());
@@ -252,8 +225,8 @@ impl Preconditions {
         Ok(Self {
             if_match: parse_tags(headers, Precondition::IfMatch)?,
             if_none_match: parse_tags(headers, Precondition::IfNoneMatch)?,
-            if_modified_since: parse_date(headers, IF_MODIFIED_SINCE),
-            if_unmodified_since: parse_date(headers, IF_UNMODIFIED_SINCE),
+            if_modified_since: parse_date(headers, http::header::IF_MODIFIED_SINCE),
+            if_unmodified_since: parse_date(headers, http::header::IF_UNMODIFIED_SINCE),
         })
     }
 
@@ -268,11 +241,53 @@ impl Preconditions {
 
     /// Whether the request carries a precondition that applies to writes: `If-Match`,
     /// `If-None-Match` or a valid `If-Unmodified-Since` (`If-Modified-Since` only applies to
-    /// GET/HEAD). A write without one may be refused with 428 ([`Preconditions::require`]).
+    /// GET/HEAD). Each of them is evaluated; only some prevent a lost update
+    /// ([`is_lost_update_safe`](Self::is_lost_update_safe)).
     pub fn has_write_condition(&self) -> bool {
         self.if_match.is_some()
             || self.if_none_match.is_some()
             || self.if_unmodified_since.is_some()
+    }
+
+    /// Whether the request carries a precondition that prevents a lost update, which is what
+    /// a server requiring conditional requests asks for (RFC 6585 3, answered 428 otherwise):
+    /// `If-Match` (tags or `*`), or `If-None-Match: *` (create only if absent).
+    ///
+    /// `If-Unmodified-Since` is not one: an HTTP-date has one-second granularity, so a change
+    /// within the second the client read in goes unseen (RFC 9110 8.8.2.2, 8.8.1). Nor is
+    /// `If-None-Match` with tags: it says which versions the client does *not* want to
+    /// overwrite, not which one it read. Both are still evaluated when sent.
+    ///
+    /// ```
+    /// use optimist::http::Preconditions;
+    /// let pre = |name, value: &str| {
+    ///     let mut h = http::HeaderMap::new();
+    ///     h.insert(name, value.parse().unwrap());
+    ///     Preconditions::from_headers(&h).unwrap()
+    /// };
+    /// assert!(pre("if-match", "\"1\"").is_lost_update_safe());
+    /// assert!(pre("if-match", "*").is_lost_update_safe());
+    /// assert!(pre("if-none-match", "*").is_lost_update_safe());
+    /// assert!(!pre("if-none-match", "\"1\"").is_lost_update_safe());
+    /// assert!(!pre("if-unmodified-since", "Tue, 14 Nov 2023 22:13:20 GMT").is_lost_update_safe());
+    /// ```
+    pub fn is_lost_update_safe(&self) -> bool {
+        self.if_match.is_some() || self.if_none_match == Some(TagCondition::Any)
+    }
+
+    /// The precondition the request relies on that cannot prevent a lost update by itself
+    /// (`If-None-Match` with tags, else `If-Unmodified-Since`), when it has no safe one: what
+    /// a 428 answer explains.
+    pub fn unsafe_condition(&self) -> Option<Precondition> {
+        if self.is_lost_update_safe() {
+            None
+        } else if self.if_none_match.is_some() {
+            Some(Precondition::IfNoneMatch)
+        } else if self.if_unmodified_since.is_some() {
+            Some(Precondition::IfUnmodifiedSince)
+        } else {
+            None
+        }
     }
 
     /// Whether the request is `If-None-Match: *` and nothing else that applies to writes:
@@ -287,66 +302,49 @@ impl Preconditions {
         self.write_condition() == WriteCondition::Enforce(Expect::Absent)
     }
 
-    /// Refuses with 428 when `policy` requires a precondition for `method` and the request
-    /// has none that applies to writes. Call it only when the request has no other way to
-    /// name the version it expects (such as a version in its body).
+    /// Evaluates the preconditions against the current validators (`None`: the resource
+    /// does not exist), in the order of RFC 9110 13.2.2:
     ///
-    /// ```
-    /// use http::{HeaderMap, Method};
-    /// use optimist::http::{PreconditionPolicy, Preconditions};
-    /// let pre = Preconditions::from_headers(&HeaderMap::new()).unwrap();
-    /// let policy = PreconditionPolicy::default();
-    /// assert_eq!(pre.require(&Method::PUT, &policy).unwrap_err().status(), 428);
-    /// assert!(pre.require(&Method::POST, &policy).is_ok());
-    /// ```
-    pub fn require(&self, method: &Method, policy: &PreconditionPolicy) -> Result<(), Rejection> {
-        if policy.requires(method) && !self.has_write_condition() {
-            return Err(Rejection::PreconditionRequired {
-                method: method.clone(),
-            });
-        }
-        Ok(())
-    }
-
-    /// Evaluates the preconditions against the current state (`None`: the resource does not
-    /// exist), in the order of RFC 9110 13.2.2:
-    ///
-    /// 1. `If-Match`: false when absent or no listed tag matches by **strong** comparison
-    ///    (`*` matches any existing representation) -> 412.
-    /// 2. otherwise a valid `If-Unmodified-Since`: false when the resource was modified after
-    ///    the date (ignored when the resource does not exist) -> 412.
+    /// 1. `If-Match`: false when absent or no listed tag matches the current entity-tag by
+    ///    **strong** comparison (`*` matches any existing representation) -> 412.
+    /// 2. otherwise a valid `If-Unmodified-Since`: false when the representation was modified
+    ///    after the date -> 412; for methods other than GET/HEAD also when it was modified
+    ///    within the second the date names (the date is a weak validator, RFC 9110 8.8.2.2;
+    ///    otherwise a second write in that second is lost). Ignored when there is no
+    ///    modification time.
     /// 3. `If-None-Match`: false when a listed tag matches by **weak** comparison (`*`: any
     ///    existing representation) -> 304 for GET/HEAD, 412 otherwise.
     /// 4. otherwise, for GET/HEAD, a valid `If-Modified-Since`: not modified since -> 304.
     ///
-    /// Preconditions are ignored for CONNECT, OPTIONS and TRACE (13.2.1). A server answers
-    /// 404 itself, before evaluating, when the resource is absent and the method would not
-    /// create it.
+    /// The current entity-tag may be any tag (a content hash, a weak tag, an upstream's);
+    /// the crate's own strong tags are compared as numbers. Preconditions are ignored for
+    /// CONNECT, OPTIONS and TRACE (13.2.1). A server answers 404 itself, before evaluating,
+    /// when the resource is absent and the method would not create it.
     ///
     /// ```
     /// use http::{HeaderMap, Method};
-    /// use optimist::http::{Evaluation, Precondition, Preconditions};
-    /// use optimist::{Meta, Version};
+    /// use optimist::http::{EntityTag, Evaluation, Precondition, Preconditions, Validators};
     ///
     /// let mut h = HeaderMap::new();
-    /// h.insert("if-match", "W/\"3\"".parse().unwrap());
+    /// h.insert("if-match", "W/\"a1\"".parse().unwrap());
     /// let pre = Preconditions::from_headers(&h).unwrap();
-    /// let current = Meta { version: Version::new(3).unwrap(), last_modified: std::time::UNIX_EPOCH };
+    /// let current = Validators::from_etag(EntityTag::weak("a1").unwrap());
     /// // A weak tag never matches If-Match's strong comparison.
     /// assert_eq!(pre.evaluate(&Method::PUT, Some(&current)), Evaluation::Failed(Precondition::IfMatch));
     /// ```
-    pub fn evaluate(&self, method: &Method, current: Option<&Meta>) -> Evaluation {
+    pub fn evaluate(&self, method: &Method, current: Option<&Validators>) -> Evaluation {
         if method == Method::OPTIONS || method == Method::CONNECT || method == Method::TRACE {
             return Evaluation::Proceed;
         }
-        let version = current.map(|m| m.version);
-        let modified = current.map(|m| whole_seconds(m.last_modified));
+        let modified = current.and_then(Validators::last_modified);
         match &self.if_match {
             Some(cond) => {
-                let ok = match (cond, version) {
+                let ok = match (cond, current) {
                     (_, None) => false,
                     (TagCondition::Any, Some(_)) => true,
-                    (TagCondition::Listed(tags), Some(v)) => tags.matches_strong(v),
+                    (TagCondition::Listed(tags), Some(c)) => {
+                        c.etag().is_some_and(|t| tags.matches_strong(t))
+                    }
                 };
                 if !ok {
                     return Evaluation::Failed(Precondition::IfMatch);
@@ -354,7 +352,7 @@ impl Preconditions {
             }
             None => {
                 if let (Some(since), Some(modified)) = (self.if_unmodified_since, modified) {
-                    if modified > since {
+                    if unmodified_since_is_false(method, modified, since) {
                         return Evaluation::Failed(Precondition::IfUnmodifiedSince);
                     }
                 }
@@ -362,10 +360,12 @@ impl Preconditions {
         }
         match &self.if_none_match {
             Some(cond) => {
-                let matched = match (cond, version) {
+                let matched = match (cond, current) {
                     (_, None) => false,
                     (TagCondition::Any, Some(_)) => true,
-                    (TagCondition::Listed(tags), Some(v)) => tags.matches_weak(v),
+                    (TagCondition::Listed(tags), Some(c)) => {
+                        c.etag().is_some_and(|t| tags.matches_weak(t))
+                    }
                 };
                 if matched {
                     return if is_safe_read(method) {
@@ -379,7 +379,7 @@ impl Preconditions {
                 if let (true, Some(since), Some(modified)) =
                     (is_safe_read(method), self.if_modified_since, modified)
                 {
-                    if modified <= since {
+                    if whole_seconds(modified) <= since {
                         return Evaluation::NotModified;
                     }
                 }
@@ -388,36 +388,12 @@ impl Preconditions {
         Evaluation::Proceed
     }
 
-    /// Evaluates for a GET or HEAD of an existing resource and turns the outcome into the
-    /// response to send instead: `Err` with 304 or 412, `Ok` to send the representation.
+    /// What the headers alone require of a write to a store, when the store's
+    /// compare-and-swap can enforce them without reading first (`If-Match` -> the listed
+    /// strong tags of ours, or `Exists` for `*`; `If-None-Match: *` -> `Absent`).
     ///
-    /// ```
-    /// use http::{HeaderMap, Method};
-    /// use optimist::http::Preconditions;
-    /// use optimist::{Meta, Version};
-    ///
-    /// let mut h = HeaderMap::new();
-    /// h.insert("if-none-match", "*".parse().unwrap());
-    /// let pre = Preconditions::from_headers(&h).unwrap();
-    /// let meta = Meta { version: Version::new(1).unwrap(), last_modified: std::time::UNIX_EPOCH };
-    /// assert_eq!(pre.check_read(&Method::GET, "k", &meta).unwrap_err().status(), 304);
-    /// ```
-    pub fn check_read(&self, method: &Method, key: &str, current: &Meta) -> Result<(), Rejection> {
-        match self.evaluate(method, Some(current)) {
-            Evaluation::Proceed => Ok(()),
-            Evaluation::NotModified => Err(Rejection::NotModified { meta: *current }),
-            Evaluation::Failed(header) => Err(Rejection::PreconditionFailed {
-                key: key.to_owned(),
-                header: Some(header),
-                expected: self.header_expect(header),
-                current: Some(current.version),
-            }),
-        }
-    }
-
-    /// What the headers alone require of a write, when they can be enforced by the store's
-    /// compare-and-swap without reading first (`If-Match` -> the listed strong versions or
-    /// `Exists`; `If-None-Match: *` -> `Absent`).
+    /// Tags that are not strong tags of the store's form can never match a store version:
+    /// they are left out (`If-Match` with only such tags is `OneOf([])`, which never passes).
     ///
     /// Use it for writes whose new value does not depend on the current one (PUT that
     /// replaces, DELETE). A read-modify-write (PATCH) must use [`Preconditions::expect_for`]
@@ -437,10 +413,10 @@ impl Preconditions {
         match (&self.if_match, &self.if_none_match) {
             (None, None) if self.if_unmodified_since.is_none() => WriteCondition::None,
             // If-Unmodified-Since is ignored when If-Match is present.
-            (Some(_), None) => WriteCondition::Enforce(
-                self.header_expect(Precondition::IfMatch)
-                    .expect("If-Match is present"),
-            ),
+            (Some(TagCondition::Any), None) => WriteCondition::Enforce(Expect::Exists),
+            (Some(TagCondition::Listed(tags)), None) => {
+                WriteCondition::Enforce(tags.strong_expect())
+            }
             (None, Some(TagCondition::Any)) if self.if_unmodified_since.is_none() => {
                 WriteCondition::Enforce(Expect::Absent)
             }
@@ -451,94 +427,53 @@ impl Preconditions {
     /// Evaluates the preconditions for a write against `current` (the state just read,
     /// `None`: absent) and returns the expectation that pins that state, so the store's CAS
     /// fails if anything changed since; `Ok(None)` when the request has no precondition that
-    /// applies to writes. A false precondition is `Err` with 412.
+    /// applies to writes. `Err` names the precondition that was false (answer 412, e.g. with
+    /// [`Rejection::precondition_failed`](super::Rejection::precondition_failed)).
     ///
     /// ```
     /// use http::HeaderMap;
-    /// use optimist::http::Preconditions;
+    /// use optimist::http::{Precondition, Preconditions};
     /// use optimist::{Expect, Meta, Version};
     ///
     /// let mut h = HeaderMap::new();
     /// h.insert("if-none-match", "\"1\", \"2\"".parse().unwrap());
     /// let pre = Preconditions::from_headers(&h).unwrap();
     /// let meta = Meta { version: Version::new(5).unwrap(), last_modified: std::time::UNIX_EPOCH };
-    /// assert_eq!(pre.expect_for("k", Some(&meta)).unwrap(), Some(Expect::Version(meta.version)));
+    /// assert_eq!(pre.expect_for(Some(&meta)), Ok(Some(Expect::Version(meta.version))));
     /// let stale = Meta { version: Version::new(2).unwrap(), ..meta };
-    /// assert_eq!(pre.expect_for("k", Some(&stale)).unwrap_err().status(), 412);
+    /// assert_eq!(pre.expect_for(Some(&stale)), Err(Precondition::IfNoneMatch));
     /// ```
-    pub fn expect_for(
-        &self,
-        key: &str,
-        current: Option<&Meta>,
-    ) -> Result<Option<Expect>, Rejection> {
+    pub fn expect_for(&self, current: Option<&Meta>) -> Result<Option<Expect>, Precondition> {
         if !self.has_write_condition() {
             return Ok(None);
         }
-        match self.evaluate(&Method::PUT, current) {
-            Evaluation::Failed(header) => Err(Rejection::PreconditionFailed {
-                key: key.to_owned(),
-                header: Some(header),
-                expected: self.header_expect(header),
-                current: current.map(|m| m.version),
-            }),
+        let validators = current.map(Validators::from);
+        match self.evaluate(&Method::PUT, validators.as_ref()) {
+            Evaluation::Failed(header) => Err(header),
             Evaluation::Proceed | Evaluation::NotModified => {
                 Ok(Some(Expect::from(current.map(|m| m.version))))
             }
         }
     }
 
-    /// The expectation a tag header stands for, for problem bodies.
-    fn header_expect(&self, header: Precondition) -> Option<Expect> {
+    /// What a tag header required, as a problem body's `expected` member says it (`None` for
+    /// `If-None-Match` with tags and for dates, which say what must *not* be current).
+    ///
+    /// ```
+    /// use optimist::http::{Expected, Precondition, Preconditions};
+    /// let mut h = http::HeaderMap::new();
+    /// h.insert("if-match", "\"sha-9\"".parse().unwrap());
+    /// let pre = Preconditions::from_headers(&h).unwrap();
+    /// assert!(matches!(pre.expected(Precondition::IfMatch), Some(Expected::Tags(t)) if t.len() == 1));
+    /// ```
+    pub fn expected(&self, header: Precondition) -> Option<Expected> {
         match (header, &self.if_match, &self.if_none_match) {
-            (Precondition::IfMatch, Some(TagCondition::Any), _) => Some(Expect::Exists),
+            (Precondition::IfMatch, Some(TagCondition::Any), _) => Some(Expected::Exists),
             (Precondition::IfMatch, Some(TagCondition::Listed(tags)), _) => {
-                Some(tags.strong_expect())
+                Some(Expected::Tags(tags.iter().cloned().collect()))
             }
-            (Precondition::IfNoneMatch, _, Some(TagCondition::Any)) => Some(Expect::Absent),
+            (Precondition::IfNoneMatch, _, Some(TagCondition::Any)) => Some(Expected::Absent),
             _ => None,
         }
-    }
-}
-
-/// Which methods must carry a precondition (else 428 Precondition Required, RFC 6585 3).
-///
-/// The default requires one for PUT, PATCH and DELETE.
-///
-/// ```
-/// use http::Method;
-/// use optimist::http::PreconditionPolicy;
-/// assert!(PreconditionPolicy::default().requires(&Method::DELETE));
-/// assert!(!PreconditionPolicy::none().requires(&Method::DELETE));
-/// assert!(PreconditionPolicy::methods([Method::POST]).requires(&Method::POST));
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PreconditionPolicy {
-    methods: Vec<Method>,
-}
-
-impl Default for PreconditionPolicy {
-    fn default() -> Self {
-        Self::methods([Method::PUT, Method::PATCH, Method::DELETE])
-    }
-}
-
-impl PreconditionPolicy {
-    /// Requires nothing: writes without preconditions are unconditional.
-    pub fn none() -> Self {
-        Self {
-            methods: Vec::new(),
-        }
-    }
-
-    /// Requires a precondition for exactly these methods.
-    pub fn methods(methods: impl IntoIterator<Item = Method>) -> Self {
-        Self {
-            methods: methods.into_iter().collect(),
-        }
-    }
-
-    /// Whether `method` must carry a precondition.
-    pub fn requires(&self, method: &Method) -> bool {
-        self.methods.contains(method)
     }
 }

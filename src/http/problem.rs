@@ -1,66 +1,76 @@
-//! RFC 9457 problem details: the body of every refusal, and the client-side way back to a
-//! [`Conflict`].
+//! RFC 9457 problem details: the body of every refusal, and of any problem a service answers.
 
-use http::header::{CONTENT_TYPE, ETAG};
-use http::{Response, StatusCode};
+use std::fmt;
 
-use super::preconditions::Precondition;
-use crate::{Conflict, ConflictKind, Expect, Version};
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Response, StatusCode};
+use serde::ser::SerializeMap;
+use serde_json::{Map, Value};
+
+use super::expected::Expected;
+use super::precondition::Precondition;
+use super::problem_type::ProblemType;
+use crate::ConflictKind;
 
 /// The media type of problem details.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// Where the `type` URIs of this crate's problems point: this crate's documentation, at the
-/// variant of [`Rejection`](super::Rejection) (or of [`ConflictKind`] for 409s) that
-/// explains the problem, e.g. `https://docs.rs/optimist/latest/optimist/enum.ConflictKind.html#variant.Stale`.
-pub const PROBLEM_TYPE_BASE: &str = "https://docs.rs/optimist/latest/optimist/";
-
-/// An `application/problem+json` body (RFC 9457) with this crate's extension members.
+/// An `application/problem+json` body (RFC 9457) with this crate's extension members, and
+/// any others in [`extensions`](Self::extensions).
+///
+/// Every refusal of this crate is one (see [`Rejection::problem`](super::Rejection::problem));
+/// a service answers its own the same way, from a handler or through `?` (a `Problem`
+/// converts into a [`Rejection`](super::Rejection)).
+///
+/// Reading is lenient, as RFC 9457 3.1 asks: a member whose value has the wrong type is
+/// ignored as if absent, unknown members are kept in `extensions`, and any entity-tag (not
+/// only this crate's) is accepted in `expected`. Only a body that is not a JSON object fails.
 ///
 /// ```
+/// use http::StatusCode;
 /// use optimist::http::Problem;
-/// let p: Problem = serde_json::from_str(r#"{"type":"about:blank","title":"Conflict","status":409,
-///     "detail":"taken","key":"john_doe","field":"username","current_etag":"\"3\""}"#).unwrap();
-/// assert_eq!(p.field.as_deref(), Some("username"));
-/// let c = p.to_conflict(None).unwrap();
-/// assert_eq!(c.current().map(|v| v.get()), Some(3));
+///
+/// let p = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "username must match ^[a-z]+$")
+///     .with_field("username")
+///     .with_extension("pattern", "^[a-z]+$");
+/// let response = p.clone().into_http_response();
+/// assert_eq!(response.status(), 422);
+/// assert_eq!(response.headers()["content-type"], "application/problem+json");
+/// assert_eq!(Problem::from_response(&response).unwrap(), p);
+///
+/// // A foreign body with odd members still parses.
+/// let foreign: Problem = serde_json::from_str(
+///     r#"{"status":"409","title":7,"expected":["\"sha-1\""],"retry":true}"#).unwrap();
+/// assert_eq!(foreign.status, 0); // a string is not a number: ignored
+/// assert!(foreign.expected.is_some());
+/// assert_eq!(foreign.extensions["retry"], true);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
-    /// A URI naming the problem type.
-    #[serde(rename = "type", default = "about_blank")]
+    /// A URI naming the problem type (`about:blank` when absent).
     pub type_uri: String,
     /// A short summary of the problem type.
-    #[serde(default)]
     pub title: String,
-    /// The HTTP status code.
-    #[serde(default)]
+    /// The HTTP status code (0 when absent: the response's status then applies).
     pub status: u16,
     /// What happened, for a person.
-    #[serde(default)]
     pub detail: String,
-    /// The resource's key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A URI naming this occurrence of the problem.
+    pub instance: Option<String>,
+    /// The resource concerned (the target of the request).
     pub key: Option<String>,
-    /// The request field the conflict is about (e.g. `username`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The request field the problem is about (e.g. `username`).
     pub field: Option<String>,
     /// The header concerned (a failed or invalid precondition).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header: Option<String>,
     /// The kind of conflict (`stale`, `already_exists`, `missing`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conflict: Option<ConflictKind>,
     /// What the refused write expected.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected: Option<Expect>,
-    /// The current entity-tag; absent when the resource does not exist.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<Expected>,
+    /// The target's current entity-tag, exactly as sent; absent when it does not exist.
     pub current_etag: Option<String>,
-}
-
-fn about_blank() -> String {
-    "about:blank".to_owned()
+    /// Any other members.
+    pub extensions: Map<String, Value>,
 }
 
 /// Why a response could not be read back as a problem or a conflict.
@@ -72,7 +82,7 @@ pub enum ProblemError {
         /// The content type it had, if any.
         content_type: Option<String>,
     },
-    /// The body is not a valid problem object.
+    /// The body is not a JSON object.
     #[error("invalid problem+json body: {0}")]
     Json(#[from] serde_json::Error),
     /// The response is a problem, but not a 409 or 412 conflict.
@@ -83,42 +93,73 @@ pub enum ProblemError {
     },
 }
 
+const STANDARD: [&str; 11] = [
+    "type",
+    "title",
+    "status",
+    "detail",
+    "instance",
+    "key",
+    "field",
+    "header",
+    "conflict",
+    "expected",
+    "current_etag",
+];
+
 impl Problem {
     /// A problem with `type` `about:blank`, the status's reason phrase as `title`, and
     /// `detail`; add members with the `with_*` methods.
     ///
     /// ```
     /// use http::StatusCode;
-    /// use optimist::http::Problem;
-    /// let response = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "username must match ^[a-z]+$")
-    ///     .with_field("username")
-    ///     .into_response();
-    /// assert_eq!(response.status(), 422);
-    /// assert_eq!(response.headers()["content-type"], "application/problem+json");
+    /// let p = optimist::http::Problem::new(StatusCode::FORBIDDEN, "read-only");
+    /// assert_eq!((p.status, p.title.as_str(), p.type_uri.as_str()), (403, "Forbidden", "about:blank"));
     /// ```
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
         Self {
-            type_uri: about_blank(),
+            type_uri: "about:blank".to_owned(),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             detail: detail.into(),
+            instance: None,
             key: None,
             field: None,
             header: None,
             conflict: None,
             expected: None,
             current_etag: None,
+            extensions: Map::new(),
         }
     }
 
-    /// One of this crate's own problem types: `doc_path` is relative to [`PROBLEM_TYPE_BASE`].
-    pub(crate) fn typed(status: StatusCode, doc_path: &str, detail: impl Into<String>) -> Self {
-        Self::new(status, detail).with_type(format!("{PROBLEM_TYPE_BASE}{doc_path}"))
+    /// A problem of one of this crate's types, with that type's status.
+    ///
+    /// ```
+    /// use optimist::http::{Problem, ProblemType};
+    /// let p = Problem::of_type(ProblemType::NotFound, "no such note");
+    /// assert_eq!(p.status, 404);
+    /// assert_eq!(p.problem_type(), Some(ProblemType::NotFound));
+    /// ```
+    pub fn of_type(problem_type: ProblemType, detail: impl Into<String>) -> Self {
+        Self::new(problem_type.status(), detail).with_type(problem_type.uri())
     }
 
     /// Sets the `type` URI.
     pub fn with_type(mut self, uri: impl Into<String>) -> Self {
         self.type_uri = uri.into();
+        self
+    }
+
+    /// Sets the `title`.
+    pub fn with_title(mut self, title: impl Into<String>) -> Self {
+        self.title = title.into();
+        self
+    }
+
+    /// Sets the `instance` member.
+    pub fn with_instance(mut self, uri: impl Into<String>) -> Self {
+        self.instance = Some(uri.into());
         self
     }
 
@@ -134,33 +175,70 @@ impl Problem {
         self
     }
 
-    pub(crate) fn with_header(mut self, header: Precondition) -> Self {
+    /// Sets the `header` member: the precondition header concerned.
+    pub fn with_header(mut self, header: Precondition) -> Self {
         self.header = Some(header.as_str().to_owned());
         self
     }
 
-    /// A response with this problem's status, `Content-Type: application/problem+json` and
-    /// the problem as its body. A status that is not a valid code becomes 500.
-    pub fn into_response(self) -> Response<Vec<u8>> {
-        let mut response = Response::new(self.to_json());
-        *response.status_mut() =
-            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, http::HeaderValue::from_static(PROBLEM_JSON));
-        response
+    /// Adds an extension member (RFC 9457 3.2). A name of a member this type holds itself
+    /// (`type`, `status`, `key`, ...) is ignored when the body is written; set the field.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// let p = optimist::http::Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+    ///     .with_extension("errors", serde_json::json!([{"pointer": "#/age"}]));
+    /// assert_eq!(p.extensions["errors"][0]["pointer"], "#/age");
+    /// ```
+    pub fn with_extension(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.extensions.insert(name.into(), value.into());
+        self
+    }
+
+    /// The status as a [`StatusCode`]; a member that is not a valid code (or absent) is 500.
+    pub fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// This crate's problem type, if the `type` URI is one of them.
+    pub fn problem_type(&self) -> Option<ProblemType> {
+        ProblemType::from_uri(&self.type_uri)
     }
 
     /// The body as JSON bytes.
     pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a problem of strings and numbers always serializes")
+        serde_json::to_vec(self).expect("a problem of strings, numbers and JSON values serializes")
     }
 
-    /// Reads a problem from a response, checking its content type.
+    /// Reads a problem from JSON bytes (leniently; see the type's docs).
+    ///
+    /// ```
+    /// let p = optimist::http::Problem::from_json(br#"{"status":412}"#).unwrap();
+    /// assert_eq!(p.status, 412);
+    /// assert!(optimist::http::Problem::from_json(b"[1]").is_err());
+    /// ```
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ProblemError> {
+        Ok(serde_json::from_slice(bytes)?)
+    }
+
+    /// The complete response: this problem's status, `Content-Type: application/problem+json`
+    /// and the problem as its body. (Named so it never shadows a framework's
+    /// `into_response`.)
+    pub fn into_http_response(self) -> Response<Vec<u8>> {
+        let mut response = Response::new(self.to_json());
+        *response.status_mut() = self.status_code();
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+    }
+
+    /// Reads a problem from a response, checking its content type (`application/problem+json`,
+    /// parameters and case allowed).
     ///
     /// ```
     /// use optimist::http::{Problem, Rejection};
-    /// let response = Rejection::PreconditionRequired { method: http::Method::PUT }.into_response();
+    /// let response = Rejection::required(http::Method::PUT).into_http_response();
     /// assert_eq!(Problem::from_response(&response).unwrap().status, 428);
     /// ```
     pub fn from_response<B: AsRef<[u8]>>(response: &Response<B>) -> Result<Self, ProblemError> {
@@ -178,65 +256,106 @@ impl Problem {
                 content_type: content_type.map(str::to_owned),
             });
         }
-        Ok(serde_json::from_slice(response.body().as_ref())?)
-    }
-
-    /// The conflict this problem describes (from a 409 or 412), or `None` for other
-    /// statuses. The current version is read from `current_etag`, or else from the
-    /// response's `ETag` header passed as `etag_header`.
-    pub fn to_conflict(&self, etag_header: Option<&str>) -> Option<Conflict> {
-        if self.status != 409 && self.status != 412 {
-            return None;
-        }
-        let current = self
-            .current_etag
-            .as_deref()
-            .or(etag_header)
-            .and_then(Version::from_etag);
-        let kind = self.conflict.unwrap_or(match current {
-            Some(_) => ConflictKind::Stale,
-            None => ConflictKind::Missing,
-        });
-        let expected = self.expected.clone().unwrap_or(match kind {
-            ConflictKind::AlreadyExists => Expect::Absent,
-            ConflictKind::Stale | ConflictKind::Missing => Expect::Exists,
-        });
-        Some(Conflict::new(
-            self.key.clone().unwrap_or_default(),
-            expected,
-            current,
-        ))
+        Self::from_json(response.body().as_ref())
     }
 }
 
-/// Client side: turns a 409 or 412 `application/problem+json` response back into the
-/// [`Conflict`] it reports, so a Rust client can reconcile (re-read, merge) and retry with
-/// the current ETag.
-///
-/// ```
-/// use http::Method;
-/// use optimist::http::{conflict_from_response, Origin, Rejection};
-/// use optimist::{ConflictKind, Expect, MemoryStore};
-///
-/// let store = MemoryStore::new();
-/// let v = store.put_sync("u", 1, Expect::Absent).unwrap().version;
-/// let err = store.put_sync("u", 2, Expect::Absent).unwrap_err();
-/// let response = Rejection::from_store_error(err, &Method::POST, Origin::Server).into_response();
-/// let conflict = conflict_from_response(&response).unwrap();
-/// assert_eq!(conflict.kind(), ConflictKind::AlreadyExists);
-/// assert_eq!(conflict.current(), Some(v));
-/// assert_eq!(conflict.key(), "u");
-/// ```
-pub fn conflict_from_response<B: AsRef<[u8]>>(
-    response: &Response<B>,
-) -> Result<Conflict, ProblemError> {
-    let mut problem = Problem::from_response(response)?;
-    // `status` is optional in a problem body (RFC 9457 3.1.2): without it, the response's.
-    if problem.status == 0 {
-        problem.status = response.status().as_u16();
+impl From<Problem> for Response<Vec<u8>> {
+    fn from(problem: Problem) -> Self {
+        problem.into_http_response()
     }
-    let etag = response.headers().get(ETAG).and_then(|v| v.to_str().ok());
-    problem.to_conflict(etag).ok_or(ProblemError::NotAConflict {
-        status: response.status(),
-    })
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.status, self.title, self.detail)
+    }
+}
+
+impl std::error::Error for Problem {}
+
+impl serde::Serialize for Problem {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("type", &self.type_uri)?;
+        if !self.title.is_empty() {
+            map.serialize_entry("title", &self.title)?;
+        }
+        if self.status != 0 {
+            map.serialize_entry("status", &self.status)?;
+        }
+        if !self.detail.is_empty() {
+            map.serialize_entry("detail", &self.detail)?;
+        }
+        let optional = [
+            ("instance", &self.instance),
+            ("key", &self.key),
+            ("field", &self.field),
+            ("header", &self.header),
+        ];
+        for (name, value) in optional {
+            if let Some(v) = value {
+                map.serialize_entry(name, v)?;
+            }
+        }
+        if let Some(kind) = &self.conflict {
+            map.serialize_entry("conflict", kind)?;
+        }
+        if let Some(expected) = &self.expected {
+            map.serialize_entry("expected", expected)?;
+        }
+        if let Some(tag) = &self.current_etag {
+            map.serialize_entry("current_etag", tag)?;
+        }
+        for (name, value) in &self.extensions {
+            if !STANDARD.contains(&name.as_str()) {
+                map.serialize_entry(name, value)?;
+            }
+        }
+        map.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Problem {
+    /// Lenient (RFC 9457 3.1): a member of the wrong type is ignored.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut map = Map::<String, Value>::deserialize(deserializer)?;
+        let mut string = |name: &str| match map.remove(name) {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        };
+        let type_uri = string("type").unwrap_or_else(|| "about:blank".to_owned());
+        let title = string("title").unwrap_or_default();
+        let detail = string("detail").unwrap_or_default();
+        let instance = string("instance");
+        let key = string("key");
+        let field = string("field");
+        let header = string("header");
+        let current_etag = string("current_etag");
+        let status = map
+            .remove("status")
+            .and_then(|v| v.as_u64())
+            .and_then(|n| u16::try_from(n).ok())
+            .unwrap_or(0);
+        let conflict = map
+            .remove("conflict")
+            .and_then(|v| serde_json::from_value(v).ok());
+        let expected = map
+            .remove("expected")
+            .and_then(|v| serde_json::from_value(v).ok());
+        Ok(Problem {
+            type_uri,
+            title,
+            status,
+            detail,
+            instance,
+            key,
+            field,
+            header,
+            conflict,
+            expected,
+            current_etag,
+            extensions: map,
+        })
+    }
 }

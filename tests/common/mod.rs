@@ -1,6 +1,9 @@
 //! Helpers shared by the backend tests.
 #![allow(dead_code)]
 
+#[cfg(any(feature = "axum", feature = "actix"))]
+pub mod guarded_api;
+pub mod http_client;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod proxy;

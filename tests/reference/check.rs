@@ -9,9 +9,9 @@ use http::header::{
 };
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use optimist::http::{
-    Evaluation, Origin, PROBLEM_JSON, Precondition, Preconditions, Problem, ProblemError,
-    Rejection, TagList, TagListError, WriteCondition, conflict_from_response, entity_tags,
-    parse_tag_list,
+    EntityTag, Evaluation, Guard, Origin, PROBLEM_JSON, Precondition, PreconditionPolicy,
+    Preconditions, Problem, ProblemError, Rejection, TagList, TagListError, Validators,
+    WriteCondition, conflict_from_response, entity_tags, parse_tag_list,
 };
 use optimist::{Conflict, ConflictKind, Expect, Meta, StoreError, Version};
 
@@ -181,6 +181,7 @@ pub fn preconditions(headers: &HeaderMap) {
     for current in currents(&req) {
         let version = current.map(|m| m.version);
         let as_ref = current.map(|m| (m.version.get(), m.last_modified));
+        let validators = current.map(Validators::from);
         for method in [
             Method::GET,
             Method::HEAD,
@@ -190,7 +191,7 @@ pub fn preconditions(headers: &HeaderMap) {
             Method::POST,
             Method::OPTIONS,
         ] {
-            let got = pre.evaluate(&method, current.as_ref());
+            let got = pre.evaluate(&method, validators.as_ref());
             assert_eq!(
                 got,
                 req.evaluate(&method, as_ref),
@@ -202,7 +203,7 @@ pub fn preconditions(headers: &HeaderMap) {
                 assert_ne!(got, Evaluation::NotModified, "{method}");
             }
         }
-        let put = pre.evaluate(&Method::PUT, current.as_ref());
+        let put = pre.evaluate(&Method::PUT, validators.as_ref());
 
         // What the CAS enforces agrees with the evaluation, for every current state.
         match pre.write_condition() {
@@ -217,8 +218,27 @@ pub fn preconditions(headers: &HeaderMap) {
             WriteCondition::NeedsCurrent => assert!(pre.has_write_condition()),
         }
 
+        // The guard's 428 gate agrees with the reference's reading of lost-update safety.
+        for method in [Method::PUT, Method::DELETE, Method::PATCH, Method::GET] {
+            let guard = Guard::from_preconditions(
+                method.clone(),
+                pre.clone(),
+                &PreconditionPolicy::default(),
+            );
+            let refused = guard.gate().is_err();
+            let required = PreconditionPolicy::default().requires(&method);
+            assert_eq!(
+                refused,
+                required && !req.is_lost_update_safe(),
+                "{method} {headers:?}"
+            );
+        }
+
         // expect_for pins the state it was given, or refuses with 412 naming the header.
-        match (pre.expect_for("k", current.as_ref()), put) {
+        let expect_for = pre.expect_for(current.as_ref()).map_err(|header| {
+            Rejection::precondition_failed("k", &pre, header, version.map(EntityTag::from))
+        });
+        match (expect_for, put) {
             (Ok(None), _) => assert!(!pre.has_write_condition()),
             (Ok(Some(expect)), Evaluation::Proceed) => {
                 assert!(pre.has_write_condition());
@@ -235,13 +255,15 @@ pub fn preconditions(headers: &HeaderMap) {
             (got, put) => panic!("expect_for {got:?} but evaluate(PUT) {put:?}"),
         }
 
-        if let Some(meta) = &current {
-            let got = pre.check_read(&Method::GET, "k", meta);
-            match (got, pre.evaluate(&Method::GET, Some(meta))) {
+        if let Some(v) = &validators {
+            let guard =
+                Guard::from_preconditions(Method::GET, pre.clone(), &PreconditionPolicy::default());
+            let got = guard.check("k", Some(v));
+            match (got, pre.evaluate(&Method::GET, Some(v))) {
                 (Ok(()), Evaluation::Proceed) => {}
                 (Err(r), Evaluation::NotModified) => {
                     assert_eq!(r.status(), 304);
-                    assert!(r.into_response().body().is_empty());
+                    assert!(r.into_http_response().body().is_empty());
                 }
                 (Err(r), Evaluation::Failed(_)) => assert_eq!(r.status(), 412),
                 (got, e) => panic!("check_read {got:?} but evaluate(GET) {e:?}"),
@@ -388,18 +410,41 @@ pub fn problem_response(
         );
     }
     if let Ok(c) = conflict {
-        assert_eq!(c.key(), problem.key.as_deref().unwrap_or_default());
-        let current = problem
+        assert_eq!(c.key(), problem.key.as_deref());
+        assert_eq!(c.field(), problem.field.as_deref());
+        // The current tag: the body's member when it is a tag, else the ETag header.
+        let member = problem
             .current_etag
             .as_deref()
-            .or(etag)
-            .and_then(Version::from_etag);
-        assert_eq!(c.current(), current);
-        assert_eq!(c.kind(), ConflictKind::classify(c.expected(), c.current()));
-        if let Some(expected) = &problem.expected {
-            assert_eq!(c.expected(), expected);
+            .and_then(|t| t.parse::<EntityTag>().ok());
+        if let Some(tag) = &member {
+            assert_eq!(c.current_etag(), Some(tag));
+            assert_eq!(c.current_version(), Version::from_etag(&tag.to_string()));
         }
-        let _ = c.to_string();
+        if problem.current_etag.is_none() {
+            let header = etag.and_then(|t| t.parse::<EntityTag>().ok());
+            assert_eq!(c.current_etag(), header.as_ref());
+        }
+        match problem.conflict {
+            Some(kind) => assert_eq!(c.kind(), kind),
+            // Any current tag, ours or foreign, is a stale conflict, never a missing one.
+            None if c.current_etag().is_some() && problem.problem_type().is_none() => {
+                assert_eq!(c.kind(), ConflictKind::Stale)
+            }
+            None => {}
+        }
+        assert_eq!(c.expected(), problem.expected.as_ref());
+        // As the crate's Conflict only when the current tag is one of ours (or absent).
+        match c.to_conflict() {
+            Some(own) => {
+                assert_eq!(own.current(), c.current_version());
+                assert_eq!(
+                    own.kind(),
+                    ConflictKind::classify(own.expected(), own.current())
+                );
+            }
+            None => assert!(c.current_etag().is_some() && c.current_version().is_none()),
+        }
     }
 }
 
@@ -427,13 +472,11 @@ pub fn conflict_round_trip(
     }
     let _ = rejection.to_string();
     let problem = rejection.problem().expect("a conflict has a body");
-    let response = rejection.into_response();
+    let response = rejection.into_http_response();
 
-    let mut sent = problem.clone();
-    sent.expected = sent.expected.as_ref().map(normalized);
     assert_eq!(
         Problem::from_response(&response).expect("own body parses"),
-        sent
+        problem
     );
     assert_eq!(
         response.headers().get(ETAG).map(|v| v.as_bytes().to_vec()),
@@ -452,7 +495,10 @@ pub fn conflict_round_trip(
     }
     let status = if origin == Origin::Header { 412 } else { 409 };
     assert_eq!(response.status(), status);
-    let back = conflict_from_response(&response).expect("own conflict parses back");
+    let reported = conflict_from_response(&response).expect("own conflict parses back");
+    assert_eq!(reported.key(), Some(original.key()));
+    assert_eq!(reported.current_version(), original.current());
+    let back = reported.to_conflict().expect("our own tags");
     assert_eq!(back.key(), original.key());
     assert_eq!(back.kind(), original.kind());
     assert_eq!(back.current(), original.current());
@@ -461,9 +507,7 @@ pub fn conflict_round_trip(
 
 /// A problem of our own survives serialization through a response.
 pub fn problem_round_trip(p: Problem) {
-    let mut p = p;
-    p.expected = p.expected.as_ref().map(normalized);
-    let response = p.clone().into_response();
+    let response = p.clone().into_http_response();
     assert_eq!(
         Problem::from_response(&response).expect("own body parses"),
         p

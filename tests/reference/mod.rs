@@ -195,6 +195,12 @@ pub fn seconds(t: SystemTime) -> u64 {
 }
 
 impl Request {
+    /// Whether a precondition prevents a lost update: If-Match (tags or `*`) or
+    /// `If-None-Match: *`.
+    pub fn is_lost_update_safe(&self) -> bool {
+        self.if_match.is_some() || self.if_none_match == Some(List::Star)
+    }
+
     /// Whether anything applies to writes (If-Match, If-None-Match, valid If-Unmodified-Since).
     pub fn has_write_condition(&self) -> bool {
         self.if_match.is_some()
@@ -221,8 +227,16 @@ impl Request {
                 return Evaluation::Failed(Precondition::IfMatch);
             }
         } else if let (Some(since), Some((_, modified))) = (self.if_unmodified_since, current) {
-            // Step 2: If-Unmodified-Since, only without If-Match.
-            if seconds(modified) > since {
+            // Step 2: If-Unmodified-Since, only without If-Match. For GET/HEAD: modified after
+            // the date's second. For writes the date is a weak validator (RFC 9110 8.8.2.2):
+            // also false when modified within that second, at full precision.
+            let date = UNIX_EPOCH + std::time::Duration::from_secs(since);
+            let false_ = if safe {
+                seconds(modified) > since
+            } else {
+                modified >= date
+            };
+            if false_ {
                 return Evaluation::Failed(Precondition::IfUnmodifiedSince);
             }
         }

@@ -63,10 +63,7 @@ impl ApiError {
 
     /// A 404 for a user that does not exist.
     pub fn not_found(username: &str) -> Self {
-        Rejection::NotFound {
-            key: username.to_owned(),
-        }
-        .into()
+        Rejection::not_found(username).into()
     }
 
     /// Names the request header a problem is about (its `header` member).
@@ -117,13 +114,14 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let Inner { kind, headers } = *self.0;
         let mut response = match kind {
-            Kind::Rejection(Rejection::PreconditionRequired { method }) => {
-                let rejection = Rejection::PreconditionRequired {
-                    method: method.clone(),
+            Kind::Rejection(rejection @ Rejection::PreconditionRequired { .. }) => {
+                let Rejection::PreconditionRequired { method, .. } = &rejection else {
+                    unreachable!("matched above")
                 };
+                let detail = precondition_required_detail(method);
                 let mut problem = rejection.problem().expect("a 428 has a problem body");
-                problem.detail = precondition_required_detail(&method);
-                let mut response = problem.into_response().map(Body::from);
+                problem.detail = detail;
+                let mut response = problem.into_http_response().map(Body::from);
                 response
                     .headers_mut()
                     .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -139,9 +137,9 @@ impl IntoResponse for ApiError {
                     }
                     _ => {}
                 }
-                r.into_response().map(Body::from)
+                r.into_http_response().map(Body::from)
             }
-            Kind::Problem(p) => p.into_response().map(Body::from),
+            Kind::Problem(p) => p.into_http_response().map(Body::from),
         };
         for (name, value) in &headers {
             response.headers_mut().append(name, value.clone());

@@ -7,7 +7,8 @@ use http::header::{CONTENT_LOCATION, CONTENT_TYPE, LOCATION};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use optimist::http::{
-    Evaluation, Origin, PreconditionPolicy, Preconditions, Rejection, set_validators,
+    Evaluation, Guard, Origin, PreconditionPolicy, Preconditions, Rejection, Validators,
+    set_validators,
 };
 use optimist::{Conflict, Expect, Meta, StoreError, Version, VersionedStore};
 
@@ -211,7 +212,8 @@ pub async fn read(
         .await
         .map_err(|e| store_error(e, &method, Origin::Server))?
         .ok_or_else(|| ApiError::not_found(&username))?;
-    pre.check_read(&method, &username, &doc.meta())?;
+    Guard::from_preconditions(method.clone(), pre, &PreconditionPolicy::none())
+        .check(&username, Some(&Validators::from(doc.meta())))?;
     let meta = doc.meta();
     let mut response = representation(&doc.value);
     set_validators(response.headers_mut(), &meta);
@@ -230,10 +232,7 @@ fn write_origin(
     } else if body_version.is_some() {
         Ok(Origin::Body)
     } else {
-        Err(Rejection::PreconditionRequired {
-            method: method.clone(),
-        }
-        .into())
+        Err(Rejection::required(method.clone()).into())
     }
 }
 
@@ -259,10 +258,11 @@ pub async fn replace(
     let origin = write_origin(&pre, body_version.as_ref(), &method)?;
     let expect = match (origin, &body_version) {
         (Origin::Body, Some(v)) => body_expect(v)?,
-        _ => pre
-            .write_expect(&*state.store, &username, &method)
-            .await?
-            .expect("a header precondition is present"),
+        _ => {
+            Guard::from_preconditions(method.clone(), pre, &PreconditionPolicy::none())
+                .write_expect(&*state.store, &username)
+                .await?
+        }
     };
     let created = expect == Expect::Absent;
     let doc = Document::new(&members);
@@ -314,16 +314,22 @@ pub async fn patch(
         Some(expect) => {
             if !expect.admits(Some(current.version)) {
                 let conflict = Conflict::new(&*username, expect, Some(current.version));
-                return Err(Rejection::Conflict {
-                    conflict,
-                    field: Some(VERSION_MEMBER.to_owned()),
-                }
-                .into());
+                return Err(Rejection::conflict(conflict)
+                    .with_field(VERSION_MEMBER)
+                    .into());
             }
             Expect::Version(current.version)
         }
         _ => pre
-            .expect_for(&username, Some(&current.meta()))?
+            .expect_for(Some(&current.meta()))
+            .map_err(|header| {
+                Rejection::precondition_failed(
+                    &username,
+                    &pre,
+                    header,
+                    Some(current.version.into()),
+                )
+            })?
             .expect("a header precondition is present"),
     };
     let members = current.value.members().map_err(|e| {
@@ -352,14 +358,12 @@ pub async fn remove(
     pre: Preconditions,
 ) -> Result<StatusCode, ApiError> {
     let method = Method::DELETE;
-    pre.require(&method, &PreconditionPolicy::default())?;
+    let guard = Guard::from_preconditions(method.clone(), pre, &PreconditionPolicy::default());
+    guard.gate()?;
     if !is_valid_username(&username) {
         return Err(ApiError::not_found(&username));
     }
-    let expect = pre
-        .write_expect(&*state.store, &username, &method)
-        .await?
-        .expect("require() made sure a precondition is present");
+    let expect = guard.write_expect(&*state.store, &username).await?;
     match state.store.delete(&username, expect).await {
         Ok(Some(version)) => {
             tracing::info!(%username, etag = %version, "deleted");
