@@ -1,6 +1,8 @@
 //! Helpers shared by the backend tests.
 #![allow(dead_code)]
 
+#[cfg(feature = "etcd")]
+pub mod etcd;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod proxy;
