@@ -204,18 +204,31 @@ async fn raw(endpoint: &str) -> Client {
         .expect("raw client")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn leader_killed_during_a_cas_stream_loses_no_acknowledged_write() {
-    if !enabled() {
-        return;
-    }
-    let mut cluster = Cluster::start(3, 23794, 23804).await;
-    let leader = cluster.wait_for_leader(Duration::from_secs(10)).await;
+/// What one leader kill showed.
+#[derive(Default)]
+struct KillReport {
+    acked: usize,
+    indeterminate_applied: usize,
+    indeterminate_not_applied: usize,
+    unavailable: usize,
+    late_applied: usize,
+    lost: usize,
+    causes: Vec<String>,
+    history: HistoryReport,
+}
+
+/// One round: writers and histories stream through the leader and a follower, the leader is
+/// killed -9, the stream goes on through the survivors, everything is checked, and the
+/// killed member is restarted and caught up.
+async fn kill_the_leader_once(cluster: &mut Cluster, round: usize) -> KillReport {
+    let leader = cluster.wait_for_leader(Duration::from_secs(15)).await;
     let follower = (leader + 1) % cluster.len();
+    let prefix = format!("faults/{round}/");
+    let options = options().prefix(prefix.clone());
     // Half the writers talk to the leader (their requests die with it), half to a follower
     // (their requests are forwarded to the dead leader and time out).
-    let via_leader = store_preferring(&cluster, leader, options()).await;
-    let via_follower = store_preferring(&cluster, follower, options()).await;
+    let via_leader = store_preferring(cluster, leader, options.clone()).await;
+    let via_follower = store_preferring(cluster, follower, options.clone()).await;
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
     for w in 0..6 {
@@ -244,20 +257,21 @@ async fn leader_killed_during_a_cas_stream_loses_no_acknowledged_write() {
     for w in writers {
         tallies.push(w.await.expect("writer"));
     }
-    let history = histories.await.expect("histories");
+    let mut report = KillReport {
+        history: histories.await.expect("histories"),
+        ..KillReport::default()
+    };
 
     // Every acknowledged write is in etcd's history at its revision, and the final state is
     // the last acknowledged write or a later one of ours.
     let mut survivor = raw(&cluster.endpoint(new_leader)).await;
-    let (mut acked, mut ind_applied, mut ind_not, mut unavailable, mut late) = (0, 0, 0, 0, 0);
-    let mut lost = 0;
     let mut final_state = HashMap::new();
     for (w, t) in tallies.iter().enumerate() {
-        let etcd_key = format!("faults/w{w}");
+        let etcd_key = format!("{prefix}w{w}");
         for &(value, version, _) in &t.acked {
             let at = value_at(&mut survivor, &etcd_key, Some(version.get() as i64), false).await;
             if at != Some((value, version.get() as i64)) {
-                lost += 1;
+                report.lost += 1;
                 eprintln!("LOST: {etcd_key} = {value} at {version}: history has {at:?}");
             }
         }
@@ -271,39 +285,39 @@ async fn leader_killed_during_a_cas_stream_loses_no_acknowledged_write() {
                  by {now:?}"
             );
         }
-        final_state.insert(etcd_key, now);
-        acked += t.acked.len();
-        ind_applied += t.indeterminate_applied;
-        ind_not += t.indeterminate_not_applied;
-        unavailable += t.unavailable;
-        late += t.late_applied;
-    }
-    eprintln!(
-        "leader killed mid-stream: new leader after {elected_after:?}; {acked} acknowledged, \
-         {} indeterminate ({ind_applied} applied, {ind_not} not), {unavailable} unavailable, \
-         {late} applied late, lost = {lost}; histories: {history:?}",
-        ind_applied + ind_not
-    );
-    let mut causes: Vec<&String> = tallies.iter().flat_map(|t| &t.causes).collect();
-    causes.sort();
-    causes.dedup();
-    eprintln!("indeterminate because: {causes:#?}");
-    assert_eq!(lost, 0, "acknowledged writes were lost");
-    assert!(history.histories > 0 && history.ops > 0);
-    // Every writer went on after the kill, also those whose preferred member was killed.
-    for (w, t) in tallies.iter().enumerate() {
+        // Every writer went on after the kill, also those whose preferred member died.
         let after = t.acked.iter().filter(|a| a.2 > killed_at).count();
         assert!(
             after > 0,
-            "writer {w} acknowledged nothing after the kill: {t:?}"
+            "{etcd_key}: nothing acknowledged after the kill: {t:?}"
         );
+        final_state.insert(etcd_key, now);
+        report.acked += t.acked.len();
+        report.indeterminate_applied += t.indeterminate_applied;
+        report.indeterminate_not_applied += t.indeterminate_not_applied;
+        report.unavailable += t.unavailable;
+        report.late_applied += t.late_applied;
+        report.causes.extend(t.causes.iter().cloned());
     }
+    eprintln!(
+        "round {round}: leader killed mid-stream, new leader after {elected_after:?}; {} \
+         acknowledged, {} indeterminate ({} applied, {} not), {} unavailable, {} applied late, \
+         lost = {}; histories: {:?}",
+        report.acked,
+        report.indeterminate_applied + report.indeterminate_not_applied,
+        report.indeterminate_applied,
+        report.indeterminate_not_applied,
+        report.unavailable,
+        report.late_applied,
+        report.lost,
+        report.history
+    );
 
     // The killed member rejoins and catches up: its own (serializable) reads show the final
     // state once its revision reaches the cluster's.
     cluster.restart(leader);
     let target = survivor
-        .get("faults/", Some(GetOptions::new().with_count_only()))
+        .get(prefix.as_str(), Some(GetOptions::new().with_count_only()))
         .await
         .unwrap()
         .header()
@@ -335,23 +349,46 @@ async fn leader_killed_during_a_cas_stream_loses_no_acknowledged_write() {
         );
     }
     eprintln!(
-        "the killed member rejoined and caught up in {:?}",
+        "round {round}: the killed member rejoined and caught up in {:?}",
         started.elapsed()
     );
 
-    // And the store uses it again: with the others gone it is the only way in.
-    let only = store_preferring(&cluster, leader, options()).await;
+    // And the store uses it again: a store sending there first writes through it.
+    let only = store_preferring(cluster, leader, options).await;
     let v = only
         .put("after", 1u64, Expect::Absent)
         .await
         .expect("write via the rejoined member");
-    assert_eq!(
-        only.get("after")
-            .await
-            .unwrap()
-            .map(|r: Versioned<u64>| r.version),
-        Some(v.version)
-    );
+    let read: Option<Versioned<u64>> = only.get("after").await.unwrap();
+    assert_eq!(read.map(|r| r.version), Some(v.version));
+    report
+}
+
+/// `OPTIMIST_FAULT_ROUNDS` leader kills (default 1), each on the leader of the moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_killed_during_a_cas_stream_loses_no_acknowledged_write() {
+    if !enabled() {
+        return;
+    }
+    let mut cluster = Cluster::start(3, 23794, 23804).await;
+    let mut total = KillReport::default();
+    for round in 0..common::proxy::fault_rounds() {
+        let r = kill_the_leader_once(&mut cluster, round).await;
+        total.acked += r.acked;
+        total.indeterminate_applied += r.indeterminate_applied;
+        total.indeterminate_not_applied += r.indeterminate_not_applied;
+        total.unavailable += r.unavailable;
+        total.late_applied += r.late_applied;
+        total.lost += r.lost;
+        total.causes.extend(r.causes);
+        total.history.merge(&r.history);
+    }
+    total.causes.sort();
+    total.causes.dedup();
+    eprintln!("indeterminate because: {:#?}", total.causes);
+    assert_eq!(total.lost, 0, "acknowledged writes were lost");
+    assert!(total.acked > 0);
+    assert!(total.history.histories > 0 && total.history.ops > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
