@@ -80,6 +80,7 @@ async fn get_u64(store: &EtcdStore, key: &str) -> Option<Versioned<u64>> {
 // --- conformance ------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_etcd_url), ignore = "OPTIMIST_ETCD_URL is not set")]
 async fn passes_the_testkit_for_several_value_types() {
     let Some(fx) = Fixture::new("etcd_kit") else {
         return;
@@ -106,6 +107,7 @@ async fn passes_the_testkit_for_several_value_types() {
 /// Histories whose workers each talk to a different member first: reads through one member
 /// never go behind writes acknowledged through another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_etcd_url), ignore = "OPTIMIST_ETCD_URL is not set")]
 async fn histories_through_different_members_are_linearizable() {
     let Some(fx) = Fixture::new("etcd_hist") else {
         return;
@@ -144,6 +146,7 @@ async fn histories_through_different_members_are_linearizable() {
 // --- versions are mod_revision ----------------------------------------------------------------
 
 #[tokio::test]
+#[cfg_attr(not(optimist_etcd_url), ignore = "OPTIMIST_ETCD_URL is not set")]
 async fn versions_are_mod_revisions_never_reused_after_delete_and_re_create() {
     let Some(fx) = Fixture::new("etcd_rev") else {
         return;
@@ -182,6 +185,7 @@ async fn versions_are_mod_revisions_never_reused_after_delete_and_re_create() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(optimist_etcd_url), ignore = "OPTIMIST_ETCD_URL is not set")]
 async fn conflicts_carry_the_exact_current_revision() {
     let Some(fx) = Fixture::new("etcd_conflict") else {
         return;
@@ -210,6 +214,7 @@ async fn conflicts_carry_the_exact_current_revision() {
 /// `OneOf` is pinned to one candidate per transaction: a current version in the middle of
 /// the list needs a second attempt, and must still win exactly once.
 #[tokio::test]
+#[cfg_attr(not(optimist_etcd_url), ignore = "OPTIMIST_ETCD_URL is not set")]
 async fn one_of_matches_any_listed_version_and_only_those() {
     let Some(fx) = Fixture::new("etcd_oneof") else {
         return;
@@ -243,6 +248,7 @@ async fn one_of_matches_any_listed_version_and_only_those() {
 /// Last-Modified travels with the value: put returns exactly what reads see, taken from the
 /// writer's clock to the millisecond.
 #[tokio::test]
+#[cfg_attr(not(optimist_etcd_url), ignore = "OPTIMIST_ETCD_URL is not set")]
 async fn last_modified_is_stored_with_the_value_and_exact() {
     let Some(fx) = Fixture::new("etcd_time") else {
         return;
@@ -289,6 +295,7 @@ async fn last_modified_is_stored_with_the_value_and_exact() {
 // --- multi-key commits ------------------------------------------------------------------------
 
 #[tokio::test]
+#[cfg_attr(not(optimist_etcd_url), ignore = "OPTIMIST_ETCD_URL is not set")]
 async fn commits_apply_all_or_nothing_and_name_every_failed_key() {
     let Some(fx) = Fixture::new("etcd_commit") else {
         return;
@@ -374,6 +381,7 @@ async fn commits_apply_all_or_nothing_and_name_every_failed_key() {
 /// transaction; one more is refused before anything is sent; and a store told a higher limit
 /// than the server's gets the server's refusal, with nothing written.
 #[tokio::test]
+#[cfg_attr(not(optimist_etcd_url), ignore = "OPTIMIST_ETCD_URL is not set")]
 async fn commits_up_to_max_txn_ops_and_no_more() {
     let Some(fx) = Fixture::new("etcd_maxops") else {
         return;
@@ -413,6 +421,7 @@ async fn commits_up_to_max_txn_ops_and_no_more() {
 // --- listing ----------------------------------------------------------------------------------
 
 #[tokio::test]
+#[cfg_attr(not(optimist_etcd_url), ignore = "OPTIMIST_ETCD_URL is not set")]
 async fn listing_pages_by_key_bytes_after_the_cursor() {
     let Some(fx) = Fixture::new("etcd_list") else {
         return;
@@ -486,6 +495,7 @@ async fn listing_pages_by_key_bytes_after_the_cursor() {
 // --- failures ---------------------------------------------------------------------------------
 
 #[tokio::test]
+#[cfg_attr(not(optimist_etcd_url), ignore = "OPTIMIST_ETCD_URL is not set")]
 async fn bad_urls_and_options_are_refused_and_unreachable_clusters_unavailable() {
     let Some(fx) = Fixture::new("etcd_connect") else {
         return;
@@ -541,6 +551,7 @@ async fn bad_urls_and_options_are_refused_and_unreachable_clusters_unavailable()
 /// A member named in the URL that is not there: requests go through the others, and the
 /// store prefers a member that answers from then on.
 #[tokio::test]
+#[cfg_attr(not(optimist_etcd_url), ignore = "OPTIMIST_ETCD_URL is not set")]
 async fn a_dead_member_in_the_url_is_skipped() {
     let Some(fx) = Fixture::new("etcd_dead_member") else {
         return;
@@ -561,6 +572,7 @@ async fn a_dead_member_in_the_url_is_skipped() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(optimist_etcd_url), ignore = "OPTIMIST_ETCD_URL is not set")]
 async fn foreign_values_and_oversized_writes_are_errors_that_lose_nothing() {
     let Some(fx) = Fixture::new("etcd_foreign") else {
         return;
@@ -610,6 +622,7 @@ async fn foreign_values_and_oversized_writes_are_errors_that_lose_nothing() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(optimist_etcd_url), ignore = "OPTIMIST_ETCD_URL is not set")]
 async fn the_empty_key_needs_a_prefix() {
     let Some(fx) = Fixture::new("etcd_empty") else {
         return;

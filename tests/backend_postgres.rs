@@ -73,6 +73,7 @@ async fn no_lock_waiter(admin: &tokio_postgres::Client, application_name: &str) 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn passes_the_kit_for_u64() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -82,6 +83,7 @@ async fn passes_the_kit_for_u64() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn passes_the_kit_for_json_and_strings() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -98,6 +100,7 @@ async fn passes_the_kit_for_json_and_strings() {
 /// pools) on one table, end at exactly 200, and the successful writes sorted by version are
 /// the chain 1, 2, ..., 200.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn two_store_objects_race_to_exactly_200() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -150,6 +153,7 @@ async fn two_store_objects_race_to_exactly_200() {
 /// the shared sequence: delete + re-create through another object never reuses a version,
 /// and a new object after both are gone (a "restart") continues above them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn second_store_object_sees_the_data_and_never_reuses_versions() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -264,6 +268,7 @@ async fn keys_postgres_cannot_hold_are_invalid_without_a_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn longest_key_sql_lookalikes_and_codec_errors() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -353,6 +358,7 @@ async fn invalid_table_names_and_urls_are_rejected() {
 
 /// The longest valid table name works; its sequence name is shortened with a hash.
 #[tokio::test]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn longest_table_name_works() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -377,6 +383,7 @@ async fn longest_table_name_works() {
 /// Without `create_schema`, a missing table is a Backend error; `migrate` from several
 /// store objects at once (separate pools, like separate processes) is safe and idempotent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn migrate_is_explicit_concurrent_and_idempotent() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -495,6 +502,7 @@ async fn silent_server_is_unavailable_after_the_connect_timeout() {
 /// With a pool of one connection that is busy (a write blocked on a row lock), another
 /// operation is Unavailable after the wait timeout; the blocked write completes afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn exhausted_pool_is_unavailable_after_the_wait_timeout() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -555,6 +563,7 @@ async fn exhausted_pool_is_unavailable_after_the_wait_timeout() {
 /// never a conflict); the store cancels it on the server, so after the lock is released the
 /// old value is still there; a read blocked the same way is Unavailable; then the store works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn client_timeout_makes_a_write_indeterminate_and_a_read_unavailable() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -653,6 +662,7 @@ enum Cut {
 /// never granted to the killed session); the stored state must be exactly the old one;
 /// the store must recover.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn connection_terminated_during_cas_is_indeterminate() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -778,6 +788,7 @@ async fn connection_terminated_during_cas_is_indeterminate() {
 /// Unconditional writes racing on one key: versions follow the order of the writes, so the
 /// stored version is the largest any writer was given, and the stored value is that write's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn racing_upserts_leave_the_largest_version() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -821,6 +832,7 @@ async fn racing_upserts_leave_the_largest_version() {
 /// the server: the connection is not returned to the pool busy, the statement is cancelled
 /// on the server, and the store keeps working with a pool of one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn dropped_operation_is_cancelled_and_its_connection_discarded() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -871,6 +883,7 @@ async fn dropped_operation_is_cancelled_and_its_connection_discarded() {
 /// exceeds the version committed by the transaction it waited for (for the upsert of
 /// `Expect::Any` as for the conditional `UPDATE` of `Expect::Exists`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn blocked_write_gets_a_version_above_the_one_it_waited_for() {
     let Some(url) = common::env_url(VAR) else {
         return;

@@ -366,6 +366,7 @@ async fn kill_the_leader_once(cluster: &mut Cluster, round: usize) -> KillReport
 
 /// `OPTIMIST_FAULT_ROUNDS` leader kills (default 1), each on the leader of the moment.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_etcd_url), ignore = "OPTIMIST_ETCD_URL is not set")]
 async fn leader_killed_during_a_cas_stream_loses_no_acknowledged_write() {
     if !enabled() {
         return;
@@ -392,6 +393,7 @@ async fn leader_killed_during_a_cas_stream_loses_no_acknowledged_write() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_etcd_url), ignore = "OPTIMIST_ETCD_URL is not set")]
 async fn without_quorum_requests_are_unavailable_and_nothing_is_applied() {
     if !enabled() {
         return;
