@@ -142,6 +142,21 @@ impl Cluster {
             cluster.spawn(i);
         }
         cluster.wait_for_leader(Duration::from_secs(30)).await;
+        // A leader on these ports that is not ours (a cluster left over on them) would make
+        // the test kill the wrong processes: every member must still be running.
+        let exited: Vec<String> = cluster
+            .members
+            .iter_mut()
+            .filter_map(|m| match m.child.as_mut().expect("spawned").try_wait() {
+                Ok(Some(status)) => Some(format!("{} ({status})", m.name)),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            exited.is_empty(),
+            "etcd members exited: {exited:?} (ports in use?); logs:\n{}",
+            cluster.logs()
+        );
         cluster
     }
 
