@@ -3,7 +3,12 @@
 
 mod capabilities;
 mod clock;
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "redis",
+    feature = "etcd"
+))]
 mod codec;
 mod commit;
 mod error;
@@ -15,6 +20,8 @@ mod store;
 mod sync;
 mod version;
 
+#[cfg(feature = "etcd")]
+pub mod etcd;
 pub mod http;
 #[cfg(feature = "postgres")]
 pub mod postgres;

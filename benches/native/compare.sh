@@ -6,16 +6,20 @@
 #   bash benches/native/compare.sh [SECONDS]      (default 10)
 #
 # Needs: PostgreSQL at $OPTIMIST_PG_URL (default postgres://postgres@127.0.0.1:5432/test)
-# with pgbench and psql, Redis at 127.0.0.1:6379 with redis-cli and redis-benchmark.
+# with pgbench and psql, Redis at 127.0.0.1:6379 with redis-cli and redis-benchmark, etcd at
+# $OPTIMIST_ETCD_URL (default: the cluster of .ci/etcd-cluster.sh) next to `etcd_raw`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-10}
 PG_URL=${OPTIMIST_PG_URL:-postgres://postgres@127.0.0.1:5432/test}
 REDIS_URL=${OPTIMIST_REDIS_URL:-redis://127.0.0.1:6379}
+ETCD_URL=${OPTIMIST_ETCD_URL:-etcd://127.0.0.1:23791,127.0.0.1:23792,127.0.0.1:23793}
 cargo build --release -q -p optimist-cli
 cargo build --release -q --features sqlite --bench sqlite_raw
+cargo build --release -q --features etcd --bench etcd_raw
 OPT=target/release/optimist
 RAW=$(ls -t target/release/deps/sqlite_raw-* | grep -v '\.d$' | head -n1)
+ETCD_RAW=$(ls -t target/release/deps/etcd_raw-* | grep -v '\.d$' | head -n1)
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
@@ -53,13 +57,19 @@ sqlite_native() { # workers -> CAS/s
   "$RAW" "$1" "$SECS" 1024 | sed -E 's/.*: ([0-9]+) successful.*/\1/'
 }
 
+# --- etcd: etcd_raw, the same read + Txn straight on etcd-client ------------------------------
+etcd_native() { # workers -> CAS/s
+  "$ETCD_RAW" "$1" "$SECS" 1024 "$ETCD_URL" | sed -E 's/.*: ([0-9]+) successful.*/\1/'
+}
+
 printf '%-10s %7s %14s %14s %7s\n' backend workers optimist native ratio
 for w in 1 8; do
-  for backend in sqlite postgres redis; do
+  for backend in sqlite postgres redis etcd; do
     case $backend in
       sqlite)   o=$(ours "sqlite:$TMP/bench.db" "$w"); n=$(sqlite_native "$w") ;;
       postgres) o=$(ours "$PG_URL" "$w");             n=$(pg_native "$w") ;;
       redis)    o=$(ours "$REDIS_URL" "$w");          n=$(redis_native "$w") ;;
+      etcd)     o=$(ours "$ETCD_URL" "$w");           n=$(etcd_native "$w") ;;
     esac
     printf '%-10s %7s %14s %14s %7.2f\n' "$backend" "$w" "$o" "$n" "$(python3 -c "print($o / $n)")"
   done

@@ -1,10 +1,11 @@
-//! `--store`: which backend to open, from `memory`, `sqlite:PATH`, `postgres://...` or
-//! `redis://...`.
+//! `--store`: which backend to open, from `memory`, `sqlite:PATH`, `postgres://...`,
+//! `redis://...` or `etcd://HOST:PORT[,HOST:PORT...]`.
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use optimist::etcd::{EtcdOptions, EtcdStore};
 use optimist::postgres::{PostgresOptions, PostgresStore};
 use optimist::redis::{RedisOptions, RedisStore};
 use optimist::sqlite::{SqliteOptions, SqliteStore};
@@ -23,6 +24,8 @@ pub enum StoreSpec {
     Postgres(String),
     /// A Redis connection URL.
     Redis(String),
+    /// An etcd cluster: `etcd://` and its members' client endpoints.
+    Etcd(String),
 }
 
 /// Why `--store` could not be used.
@@ -30,7 +33,8 @@ pub enum StoreSpec {
 pub enum StoreSpecError {
     /// Not one of the known forms.
     #[error(
-        "unknown store {0:?}: use memory, sqlite:PATH, postgres://USER@HOST/DB or redis://HOST:PORT"
+        "unknown store {0:?}: use memory, sqlite:PATH, postgres://USER@HOST/DB, redis://HOST:PORT \
+         or etcd://HOST:PORT[,HOST:PORT...]"
     )]
     Unknown(String),
     /// The backend could not be opened or reached.
@@ -55,6 +59,8 @@ impl FromStr for StoreSpec {
             Ok(StoreSpec::Postgres(s.to_owned()))
         } else if s.starts_with("redis://") || s.starts_with("rediss://") {
             Ok(StoreSpec::Redis(s.to_owned()))
+        } else if s.starts_with("etcd://") {
+            Ok(StoreSpec::Etcd(s.to_owned()))
         } else {
             Err(StoreSpecError::Unknown(s.to_owned()))
         }
@@ -69,6 +75,7 @@ impl fmt::Display for StoreSpec {
             // URLs may carry passwords: show only the scheme.
             StoreSpec::Postgres(_) => f.write_str("postgres"),
             StoreSpec::Redis(_) => f.write_str("redis"),
+            StoreSpec::Etcd(_) => f.write_str("etcd"),
         }
     }
 }
@@ -84,8 +91,8 @@ impl StoreSpec {
     }
 
     /// Opens the backend for values of type `V`; `namespace` names the SQLite or
-    /// PostgreSQL table, or the Redis key prefix (the backend checks it; the memory store
-    /// ignores it). `None`: each backend's default.
+    /// PostgreSQL table, the Redis key prefix, or the etcd key prefix `{namespace}/` (the
+    /// backend checks it; the memory store ignores it). `None`: each backend's default.
     pub async fn open_in<V>(
         &self,
         namespace: Option<&str>,
@@ -128,6 +135,18 @@ impl StoreSpec {
                     .await
                     .map(|s| Arc::new(s) as SharedStore<V>)
             }
+            StoreSpec::Etcd(url) => {
+                let mut options = EtcdOptions::default();
+                if let Some(namespace) = namespace {
+                    // The separator keeps one namespace from being a prefix of another's keys.
+                    options = options.prefix(format!("{namespace}/"));
+                }
+                // Connecting reads once through the cluster: an unreachable cluster fails
+                // here, at start-up.
+                EtcdStore::connect(url, options)
+                    .await
+                    .map(|s| Arc::new(s) as SharedStore<V>)
+            }
         };
         opened.map_err(|source| StoreSpecError::Open {
             backend: self.backend_name(),
@@ -141,6 +160,7 @@ impl StoreSpec {
             StoreSpec::Sqlite(_) => "SQLite",
             StoreSpec::Postgres(_) => "PostgreSQL",
             StoreSpec::Redis(_) => "Redis",
+            StoreSpec::Etcd(_) => "etcd",
         }
     }
 }
@@ -164,6 +184,12 @@ mod tests {
             "redis://127.0.0.1:6379".parse::<StoreSpec>().unwrap(),
             StoreSpec::Redis(_)
         ));
+        assert_eq!(
+            "etcd://127.0.0.1:2379,127.0.0.1:22379"
+                .parse::<StoreSpec>()
+                .unwrap(),
+            StoreSpec::Etcd("etcd://127.0.0.1:2379,127.0.0.1:22379".into())
+        );
         assert!("sqlite:".parse::<StoreSpec>().is_err());
         assert!("mysql://x".parse::<StoreSpec>().is_err());
     }

@@ -1,6 +1,8 @@
 //! Helpers shared by the backend tests.
 #![allow(dead_code)]
 
+#[cfg(feature = "etcd")]
+pub mod etcd;
 #[cfg(any(feature = "axum", feature = "actix"))]
 pub mod guarded_api;
 pub mod http_client;
