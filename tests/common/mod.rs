@@ -1,6 +1,8 @@
 //! Helpers shared by the backend tests.
 #![allow(dead_code)]
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub mod commits;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod proxy;
