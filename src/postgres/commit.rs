@@ -13,12 +13,6 @@ use super::error::{PostgresError, backend, indeterminate, unavailable};
 use super::{PostgresStore, check_key, modified_at, version_at};
 use crate::{Applied, Commit, CommitConflict, Conflict, Expect, Meta, Op, StoreError, Version};
 
-/// How many times a commit is run again when PostgreSQL aborts it with a deadlock (40P01) or
-/// a serialization failure (40001) before anything was committed. The fixed lock order makes
-/// deadlocks among this store's own operations impossible; other clients of the table can
-/// still cause them.
-const COMMIT_ATTEMPTS: u32 = 3;
-
 /// One operation, with its value already encoded.
 struct Prepared {
     key: String,
@@ -72,7 +66,7 @@ pub(super) async fn apply<V: serde::Serialize>(
     loop {
         match once(store, &mut conn, &ops).await {
             Attempt::Done(result) => return result,
-            Attempt::Retry(e) if attempt >= COMMIT_ATTEMPTS => {
+            Attempt::Retry(e) if attempt >= store.inner.options.commit_attempts => {
                 return Err(backend(PostgresError::Sql(e)));
             }
             Attempt::Retry(_) => attempt += 1,

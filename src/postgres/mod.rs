@@ -116,8 +116,9 @@
 //! lock, and single-key operations hold at most one lock while they wait, so overlapping
 //! commits queue instead of deadlocking. Should PostgreSQL still abort one with a
 //! deadlock (`40P01`, possible with other clients locking the table's rows) or a
-//! serialization failure (`40001`), the whole transaction is run again, at most three times
-//! in all, then reported as [`StoreError::Backend`]; it is never half applied. Readers see
+//! serialization failure (`40001`), the whole transaction is run again, at most
+//! [`commit_attempts`](PostgresOptions::commit_attempts) times in all (3 by default), then
+//! reported as [`StoreError::Backend`]; it is never half applied. Readers see
 //! a commit all at once: each statement reads a snapshot, and a commit becomes visible to
 //! snapshots atomically.
 //!
