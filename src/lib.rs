@@ -3,7 +3,12 @@
 
 mod capabilities;
 mod clock;
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "redis",
+    feature = "mysql"
+))]
 mod codec;
 mod commit;
 mod error;
@@ -16,6 +21,8 @@ mod sync;
 mod version;
 
 pub mod http;
+#[cfg(feature = "mysql")]
+pub mod mysql;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "redis")]

@@ -3,6 +3,8 @@
 
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub mod commits;
+#[cfg(feature = "mysql")]
+pub mod mysql;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod proxy;
