@@ -1,10 +1,11 @@
-//! `--store`: which backend to open, from `memory`, `sqlite:PATH`, `postgres://...` or
-//! `redis://...`.
+//! `--store`: which backend to open, from `memory`, `sqlite:PATH`, `postgres://...`,
+//! `redis://...` or `mysql://...` (MariaDB).
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use optimist::mysql::{MysqlOptions, MysqlStore};
 use optimist::postgres::{PostgresOptions, PostgresStore};
 use optimist::redis::{RedisOptions, RedisStore};
 use optimist::sqlite::{SqliteOptions, SqliteStore};
@@ -23,6 +24,8 @@ pub enum StoreSpec {
     Postgres(String),
     /// A Redis connection URL.
     Redis(String),
+    /// A MariaDB connection URL (`mysql://` or `mariadb://`).
+    Mysql(String),
 }
 
 /// Why `--store` could not be used.
@@ -30,7 +33,8 @@ pub enum StoreSpec {
 pub enum StoreSpecError {
     /// Not one of the known forms.
     #[error(
-        "unknown store {0:?}: use memory, sqlite:PATH, postgres://USER@HOST/DB or redis://HOST:PORT"
+        "unknown store {0:?}: use memory, sqlite:PATH, postgres://USER@HOST/DB, \
+         redis://HOST:PORT or mysql://USER@HOST:PORT/DB"
     )]
     Unknown(String),
     /// The backend could not be opened or reached.
@@ -55,6 +59,11 @@ impl FromStr for StoreSpec {
             Ok(StoreSpec::Postgres(s.to_owned()))
         } else if s.starts_with("redis://") || s.starts_with("rediss://") {
             Ok(StoreSpec::Redis(s.to_owned()))
+        } else if s.starts_with("mysql://") {
+            Ok(StoreSpec::Mysql(s.to_owned()))
+        } else if let Some(rest) = s.strip_prefix("mariadb://") {
+            // mysql_async knows the scheme as mysql://.
+            Ok(StoreSpec::Mysql(format!("mysql://{rest}")))
         } else {
             Err(StoreSpecError::Unknown(s.to_owned()))
         }
@@ -69,6 +78,7 @@ impl fmt::Display for StoreSpec {
             // URLs may carry passwords: show only the scheme.
             StoreSpec::Postgres(_) => f.write_str("postgres"),
             StoreSpec::Redis(_) => f.write_str("redis"),
+            StoreSpec::Mysql(_) => f.write_str("mysql"),
         }
     }
 }
@@ -98,6 +108,16 @@ impl StoreSpec {
             StoreSpec::Redis(url) => RedisStore::connect(url, RedisOptions::default())
                 .await
                 .map(|s| Arc::new(s) as SharedStore<V>),
+            StoreSpec::Mysql(url) => {
+                match MysqlStore::connect(url, MysqlOptions::default()).await {
+                    // As for PostgreSQL: fail at start-up if the server is not there.
+                    Ok(store) => store
+                        .migrate()
+                        .await
+                        .map(|()| Arc::new(store) as SharedStore<V>),
+                    Err(e) => Err(e),
+                }
+            }
         };
         opened.map_err(|source| StoreSpecError::Open {
             backend: self.backend_name(),
@@ -111,6 +131,7 @@ impl StoreSpec {
             StoreSpec::Sqlite(_) => "SQLite",
             StoreSpec::Postgres(_) => "PostgreSQL",
             StoreSpec::Redis(_) => "Redis",
+            StoreSpec::Mysql(_) => "MariaDB",
         }
     }
 }
@@ -134,13 +155,25 @@ mod tests {
             "redis://127.0.0.1:6379".parse::<StoreSpec>().unwrap(),
             StoreSpec::Redis(_)
         ));
+        assert_eq!(
+            "mysql://root@127.0.0.1:3306/test"
+                .parse::<StoreSpec>()
+                .unwrap(),
+            StoreSpec::Mysql("mysql://root@127.0.0.1:3306/test".into())
+        );
+        assert_eq!(
+            "mariadb://root@h/db".parse::<StoreSpec>().unwrap(),
+            StoreSpec::Mysql("mysql://root@h/db".into())
+        );
         assert!("sqlite:".parse::<StoreSpec>().is_err());
-        assert!("mysql://x".parse::<StoreSpec>().is_err());
+        assert!("mysqlx://x".parse::<StoreSpec>().is_err());
     }
 
     #[test]
     fn display_hides_credentials() {
-        let spec: StoreSpec = "postgres://u:secret@h/db".parse().unwrap();
-        assert!(!spec.to_string().contains("secret"));
+        for url in ["postgres://u:secret@h/db", "mysql://u:secret@h/db"] {
+            let spec: StoreSpec = url.parse().unwrap();
+            assert!(!spec.to_string().contains("secret"));
+        }
     }
 }
