@@ -87,7 +87,9 @@ async fn main() {
     let url = std::env::var("OPTIMIST_MYSQL_URL")
         .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned());
     let opts: Opts = OptsBuilder::from_opts(Opts::from_url(&url).expect("a MariaDB URL"))
-        .setup(vec!["SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"])
+        .setup(vec![
+            "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+        ])
         .into();
     let mut admin = Conn::new(opts.clone()).await.expect("connect");
     for sql in [

@@ -27,6 +27,7 @@ use tokio::time::Instant;
 const VAR: &str = "OPTIMIST_MYSQL_URL";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_mysql_url), ignore = "OPTIMIST_MYSQL_URL is not set")]
 async fn passes_the_kit_for_u64() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -36,6 +37,7 @@ async fn passes_the_kit_for_u64() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_mysql_url), ignore = "OPTIMIST_MYSQL_URL is not set")]
 async fn passes_the_kit_for_json_and_strings() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -49,6 +51,7 @@ async fn passes_the_kit_for_json_and_strings() {
 // Multi-key commits and listing.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_mysql_url), ignore = "OPTIMIST_MYSQL_URL is not set")]
 async fn commit_is_all_or_nothing_and_names_every_failed_key() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -65,6 +68,7 @@ async fn commit_is_all_or_nothing_and_names_every_failed_key() {
 /// single-key writes: none deadlocks (each runs once: a deadlock InnoDB detected would be
 /// an error), none is lost or half applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_mysql_url), ignore = "OPTIMIST_MYSQL_URL is not set")]
 async fn overlapping_commits_in_opposite_orders_never_deadlock() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -75,6 +79,7 @@ async fn overlapping_commits_in_opposite_orders_never_deadlock() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_mysql_url), ignore = "OPTIMIST_MYSQL_URL is not set")]
 async fn readers_never_see_half_a_commit() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -84,6 +89,7 @@ async fn readers_never_see_half_a_commit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_mysql_url), ignore = "OPTIMIST_MYSQL_URL is not set")]
 async fn listing_pages_and_prefix_edges_match_the_model() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -97,6 +103,7 @@ async fn listing_pages_and_prefix_edges_match_the_model() {
 /// on the store's table, with either bound and with the cursor, whatever the table holds:
 /// MariaDB's `EXPLAIN` says `range` on `PRIMARY`, reading about the page, never `ALL`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_mysql_url), ignore = "OPTIMIST_MYSQL_URL is not set")]
 async fn listing_is_a_primary_key_range_scan() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -150,6 +157,7 @@ async fn listing_is_a_primary_key_range_scan() {
 /// pools) on one table, end at exactly 200, and the successful writes sorted by version
 /// are the chain 1, 2, ..., 200.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_mysql_url), ignore = "OPTIMIST_MYSQL_URL is not set")]
 async fn two_store_objects_race_to_exactly_200() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -202,6 +210,7 @@ async fn two_store_objects_race_to_exactly_200() {
 /// exact current version, and a new object after both are gone continues above them.
 /// `last_modified` is the server's clock, at microsecond precision.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_mysql_url), ignore = "OPTIMIST_MYSQL_URL is not set")]
 async fn second_store_object_sees_the_data_and_never_reuses_versions() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -295,6 +304,7 @@ async fn keys_too_long_are_invalid_without_a_server() {
 /// keys, each round-trips byte for byte; the longest key works; a value that is not the
 /// type asked for is a codec error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_mysql_url), ignore = "OPTIMIST_MYSQL_URL is not set")]
 async fn keys_round_trip_byte_for_byte() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -382,6 +392,7 @@ async fn invalid_table_names_and_urls_are_rejected() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_mysql_url), ignore = "OPTIMIST_MYSQL_URL is not set")]
 async fn migrate_is_explicit_concurrent_and_idempotent() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -446,6 +457,7 @@ async fn unreachable_server_is_unavailable() {
 /// killed on the server, so it does not wait on (a blocked transaction holding locks is
 /// gone) and the old value is still there once the lock is released; then the store works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_mysql_url), ignore = "OPTIMIST_MYSQL_URL is not set")]
 async fn client_timeout_rolls_the_write_back_and_kills_its_session() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -508,6 +520,7 @@ async fn client_timeout_rolls_the_write_back_and_kills_its_session() {
 /// never applies and releases what it locked (a create's placeholder row), and the pool
 /// goes on working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_mysql_url), ignore = "OPTIMIST_MYSQL_URL is not set")]
 async fn dropped_write_is_killed_and_its_locks_released() {
     let Some(url) = common::env_url(VAR) else {
         return;

@@ -75,6 +75,7 @@ async fn no_lock_waiter(admin: &tokio_postgres::Client, application_name: &str) 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn passes_the_kit_for_u64() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -84,6 +85,7 @@ async fn passes_the_kit_for_u64() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn passes_the_kit_for_json_and_strings() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -97,6 +99,7 @@ async fn passes_the_kit_for_json_and_strings() {
 // --- multi-key commits and listing -----------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn commit_is_all_or_nothing_and_names_every_failed_key() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -113,6 +116,7 @@ async fn commit_is_all_or_nothing_and_names_every_failed_key() {
 /// single-key writes: none deadlocks (a commit runs once: a deadlock PostgreSQL detected
 /// would be an error), none is lost or half applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn overlapping_commits_in_opposite_orders_never_deadlock() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -123,6 +127,7 @@ async fn overlapping_commits_in_opposite_orders_never_deadlock() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn readers_never_see_half_a_commit() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -132,6 +137,7 @@ async fn readers_never_see_half_a_commit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn listing_pages_and_prefix_edges_match_the_model() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -145,6 +151,7 @@ async fn listing_pages_and_prefix_edges_match_the_model() {
 /// keys outside the prefix, listing 3 keys fetches at most those rows and never scans the
 /// table (the table's statistics, once the store's connection reported them, say so).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn listing_reads_only_the_page_through_the_index() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -233,6 +240,7 @@ async fn listing_reads_only_the_page_through_the_index() {
 /// pools) on one table, end at exactly 200, and the successful writes sorted by version are
 /// the chain 1, 2, ..., 200.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn two_store_objects_race_to_exactly_200() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -285,6 +293,7 @@ async fn two_store_objects_race_to_exactly_200() {
 /// the shared sequence: delete + re-create through another object never reuses a version,
 /// and a new object after both are gone (a "restart") continues above them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn second_store_object_sees_the_data_and_never_reuses_versions() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -399,6 +408,7 @@ async fn keys_postgres_cannot_hold_are_invalid_without_a_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn longest_key_sql_lookalikes_and_codec_errors() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -488,6 +498,7 @@ async fn invalid_table_names_and_urls_are_rejected() {
 
 /// The longest valid table name works; its sequence name is shortened with a hash.
 #[tokio::test]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn longest_table_name_works() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -512,6 +523,7 @@ async fn longest_table_name_works() {
 /// Without `create_schema`, a missing table is a Backend error; `migrate` from several
 /// store objects at once (separate pools, like separate processes) is safe and idempotent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn migrate_is_explicit_concurrent_and_idempotent() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -630,6 +642,7 @@ async fn silent_server_is_unavailable_after_the_connect_timeout() {
 /// With a pool of one connection that is busy (a write blocked on a row lock), another
 /// operation is Unavailable after the wait timeout; the blocked write completes afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn exhausted_pool_is_unavailable_after_the_wait_timeout() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -690,6 +703,7 @@ async fn exhausted_pool_is_unavailable_after_the_wait_timeout() {
 /// never a conflict); the store cancels it on the server, so after the lock is released the
 /// old value is still there; a read blocked the same way is Unavailable; then the store works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn client_timeout_makes_a_write_indeterminate_and_a_read_unavailable() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -788,6 +802,7 @@ enum Cut {
 /// never granted to the killed session); the stored state must be exactly the old one;
 /// the store must recover.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn connection_terminated_during_cas_is_indeterminate() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -913,6 +928,7 @@ async fn connection_terminated_during_cas_is_indeterminate() {
 /// Unconditional writes racing on one key: versions follow the order of the writes, so the
 /// stored version is the largest any writer was given, and the stored value is that write's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn racing_upserts_leave_the_largest_version() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -956,6 +972,7 @@ async fn racing_upserts_leave_the_largest_version() {
 /// the server: the connection is not returned to the pool busy, the statement is cancelled
 /// on the server, and the store keeps working with a pool of one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn dropped_operation_is_cancelled_and_its_connection_discarded() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -1006,6 +1023,7 @@ async fn dropped_operation_is_cancelled_and_its_connection_discarded() {
 /// exceeds the version committed by the transaction it waited for (for the upsert of
 /// `Expect::Any` as for the conditional `UPDATE` of `Expect::Exists`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn blocked_write_gets_a_version_above_the_one_it_waited_for() {
     let Some(url) = common::env_url(VAR) else {
         return;

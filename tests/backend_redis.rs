@@ -179,6 +179,7 @@ async fn client_id(store: &RedisStore) -> i64 {
 // Conformance
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
 async fn passes_the_testkit_for_several_value_types() {
     let Some(fx) = Fixture::new("redis_kit") else {
         return;
@@ -199,6 +200,7 @@ async fn passes_the_testkit_for_several_value_types() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
 async fn passes_the_testkit_over_resp3() {
     let Some(fx) = Fixture::new("redis_kit3") else {
         return;
@@ -210,6 +212,7 @@ async fn passes_the_testkit_over_resp3() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
 async fn two_store_objects_on_one_prefix_race_to_exactly_200() {
     let Some(fx) = Fixture::new("redis_race") else {
         return;
@@ -266,6 +269,7 @@ async fn two_store_objects_on_one_prefix_race_to_exactly_200() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
 async fn a_second_store_object_sees_the_data_and_never_reuses_versions() {
     let Some(fx) = Fixture::new("redis_aba") else {
         return;
@@ -333,6 +337,7 @@ async fn a_second_store_object_sees_the_data_and_never_reuses_versions() {
 // Keys, values, metadata
 
 #[tokio::test]
+#[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
 async fn binary_safe_keys_do_not_collide() {
     let Some(fx) = Fixture::new("redis_keys") else {
         return;
@@ -403,6 +408,7 @@ async fn binary_safe_keys_do_not_collide() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
 async fn head_reads_metadata_without_decoding_the_value() {
     let Some(fx) = Fixture::new("redis_head") else {
         return;
@@ -455,6 +461,7 @@ async fn head_reads_metadata_without_decoding_the_value() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
 async fn expectations_and_exact_current_versions() {
     let Some(fx) = Fixture::new("redis_expect") else {
         return;
@@ -525,6 +532,7 @@ async fn expectations_and_exact_current_versions() {
 /// NOSCRIPT): the scripts are reloaded, also when the cache is flushed again and again while
 /// writes are running (a second NOSCRIPT right after the reload falls back to EVAL).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
 async fn the_scripts_survive_script_flush() {
     let Some(fx) = Fixture::new("redis_noscript") else {
         return;
@@ -583,6 +591,7 @@ async fn the_scripts_survive_script_flush() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
 async fn foreign_data_under_a_key_is_a_backend_error() {
     let Some(fx) = Fixture::new("redis_foreign") else {
         return;
@@ -658,6 +667,7 @@ async fn an_invalid_url_is_rejected() {
 /// busy script, the CAS is queued behind it, and the kill is queued too. Whichever runs
 /// first, the client only sees its connection drop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
 async fn connection_killed_during_a_cas_is_indeterminate_and_the_store_recovers() {
     let Some(fx) = Fixture::new("redis_fault") else {
         return;
@@ -752,6 +762,7 @@ async fn connection_killed_during_a_cas_is_indeterminate_and_the_store_recovers(
 /// The store's connection is killed while idle: the next operations fail cleanly or work,
 /// and the store is usable again right after.
 #[tokio::test]
+#[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
 async fn connection_killed_while_idle_then_the_store_recovers() {
     let Some(fx) = Fixture::new("redis_idle_kill") else {
         return;
@@ -831,6 +842,7 @@ async fn connection_killed_while_idle_then_the_store_recovers() {
 /// sent, and here the server does apply it later), a read is Unavailable, and the store
 /// works afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
 async fn response_timeout_is_indeterminate_for_a_write_and_the_store_works_afterwards() {
     let Some(fx) = Fixture::new("redis_timeout") else {
         return;
@@ -885,6 +897,7 @@ async fn response_timeout_is_indeterminate_for_a_write_and_the_store_works_after
 /// while it is gone, operations fail fast with Unavailable (a refused reconnect means nothing
 /// was sent), never a hang; then the store works again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
 async fn server_gone_is_unavailable_and_the_store_reconnects() {
     let Some(fx) = Fixture::new("redis_proxy") else {
         return;

@@ -58,6 +58,7 @@ fn commit(p: &str, old: &[Option<(u64, Version)>; 3], n: u64) -> Commit<u64> {
 /// nothing written, no placeholder row left. At `COMMIT`: `Indeterminate`, and the whole
 /// commit is there. Always all or nothing; the store recovers each time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_mysql_url), ignore = "OPTIMIST_MYSQL_URL is not set")]
 async fn transaction_cut_at_each_stage_is_reported_truthfully_and_all_or_nothing() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -156,6 +157,7 @@ async fn transaction_cut_at_each_stage_is_reported_truthfully_and_all_or_nothing
 /// store works again. `KILL QUERY` ends only the statement: the store rolls back and
 /// reports the refusal (`Backend`), nothing written, the connection reused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_mysql_url), ignore = "OPTIMIST_MYSQL_URL is not set")]
 async fn session_killed_on_the_server_mid_commit_writes_nothing() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -222,6 +224,7 @@ async fn session_killed_on_the_server_mid_commit_writes_nothing() {
 /// middle of each: cut writes come back `Indeterminate` (maybe applied) or `Unavailable`
 /// (not applied), and every per-key history is still linearizable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_mysql_url), ignore = "OPTIMIST_MYSQL_URL is not set")]
 async fn histories_stay_linearizable_when_replies_are_lost() {
     let Some(url) = common::env_url(VAR) else {
         return;

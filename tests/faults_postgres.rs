@@ -147,6 +147,7 @@ async fn read_until_back(store: &PostgresStore, key: &str) -> Option<(u64, Versi
 /// cleanly once. Gone: every operation is Unavailable at once, nothing is written. Back: the
 /// store works again, the whole pool included (16 concurrent increments all land).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn server_restart_and_outage_between_operations_then_the_store_recovers() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -263,6 +264,7 @@ async fn server_restart_and_outage_between_operations_then_the_store_recovers() 
 /// state is that write's (or, had the server not committed it, the old one, never anything
 /// else). Reads and new connections fail as Unavailable. Then the store recovers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn lost_replies_make_writes_indeterminate_then_the_store_recovers() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -362,6 +364,7 @@ async fn lost_replies_make_writes_indeterminate_then_the_store_recovers() {
 /// nothing of theirs is written; the others succeed. Once the server is fast again, every
 /// caller succeeds: no connection leaked, and the pool never opened more than 2.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn exhausted_pool_fails_cleanly_and_recovers() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -437,6 +440,7 @@ async fn exhausted_pool_fails_cleanly_and_recovers() {
 /// write slower than usual but within the timeout succeeds; and with the server fast again
 /// everything works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn slow_server_against_the_statement_timeout_then_the_store_recovers() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -579,6 +583,7 @@ async fn commit_state(store: &PostgresStore) -> [Option<(u64, Version)>; 3] {
 /// after `COMMIT` ran but its reply was cut (Indeterminate; it applied). In every case the
 /// stored state is all of the commit or none of it, and the store works afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn connection_lost_mid_commit_is_indeterminate_and_all_or_nothing() {
     let Some(url) = common::env_url(VAR) else {
         return;

@@ -144,6 +144,7 @@ async fn replies_match_requests(store: &RedisStore) {
 /// the server and was carried out: Indeterminate, and the stored state is that write's.
 /// Meanwhile reads and reconnections fail as Unavailable; then the store reconnects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
 async fn lost_replies_make_writes_indeterminate_then_the_store_reconnects() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -223,6 +224,7 @@ async fn lost_replies_make_writes_indeterminate_then_the_store_reconnects() {
 /// delivered: the CAS is carried out late, once; the late replies do not get mixed up with
 /// the answers to later requests on the same connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
 async fn hung_server_times_out_and_late_replies_do_not_confuse_the_store() {
     let Some(url) = common::env_url(VAR) else {
         return;
@@ -307,6 +309,7 @@ async fn hung_server_times_out_and_late_replies_do_not_confuse_the_store() {
 /// each is Indeterminate after the response timeout; when the server is free it runs them
 /// all and exactly one applies (one version was drawn); the store works afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
 async fn concurrent_cas_during_a_stall_apply_exactly_once() {
     let Some(url) = common::env_url(VAR) else {
         return;

@@ -475,6 +475,7 @@ async fn sqlite_histories() {
 
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn postgres_histories() {
     use optimist::postgres::{PostgresOptions, PostgresStore};
     let Some(url) = common::env_url("OPTIMIST_PG_URL") else {
@@ -504,6 +505,7 @@ async fn postgres_histories() {
 
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
 async fn redis_histories() {
     use optimist::redis::{RedisOptions, RedisStore};
     let Some(url) = common::env_url("OPTIMIST_REDIS_URL") else {

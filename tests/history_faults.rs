@@ -65,6 +65,7 @@ fn assert_faults_happened(name: &str, report: &HistoryReport) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn postgres_histories_stay_linearizable_when_replies_are_lost() {
     let Some(url) = env_url("OPTIMIST_PG_URL") else {
         return;
@@ -90,6 +91,7 @@ async fn postgres_histories_stay_linearizable_when_replies_are_lost() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
 async fn redis_histories_stay_linearizable_when_replies_are_lost() {
     let Some(url) = env_url("OPTIMIST_REDIS_URL") else {
         return;

@@ -5,10 +5,10 @@
 //! Needs `OPTIMIST_PG_URL`; skips loudly without it.
 #![cfg(all(feature = "postgres", feature = "testkit"))]
 
-mod common;
 #[path = "../examples/own_table/accounts.rs"]
 #[allow(dead_code)]
 mod accounts;
+mod common;
 
 use std::sync::Arc;
 
@@ -23,12 +23,17 @@ impl KitValue for Account {
         }
     }
     fn counter(&self) -> u64 {
-        assert_eq!(self.owner, format!("owner-{}", self.balance), "columns belong together");
+        assert_eq!(
+            self.owner,
+            format!("owner-{}", self.balance),
+            "columns belong together"
+        );
         self.balance as u64
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 async fn the_own_table_store_passes_the_kit() {
     let Some(url) = common::env_url("OPTIMIST_PG_URL") else {
         return;

@@ -53,15 +53,30 @@ pub enum CliError {
     BenchStore(#[from] optimist::StoreError),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// The log filter without `RUST_LOG`: our own events at info; the PostgreSQL driver's only
+/// from warn up, since it logs every server NOTICE at info (`relation "optimist_kv" already
+/// exists, skipping` at each start-up).
+const DEFAULT_LOG_FILTER: &str = "info,tokio_postgres=warn";
+
+/// Logs to stderr, in colour only when stderr is a terminal and `NO_COLOR` is unset
+/// (https://no-color.org): a file or a pipe gets plain text.
+fn init_logging() {
+    use std::io::IsTerminal;
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_http=info".into()),
+                .unwrap_or_else(|_| DEFAULT_LOG_FILTER.into()),
         )
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args).await,

@@ -84,18 +84,42 @@ impl fmt::Display for StoreSpec {
 }
 
 impl StoreSpec {
-    /// Opens the backend for values of type `V`.
+    /// Opens the backend for values of type `V`, with each backend's default table or key
+    /// prefix.
     pub async fn open<V>(&self) -> Result<SharedStore<V>, StoreSpecError>
+    where
+        V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
+        self.open_in(None).await
+    }
+
+    /// Opens the backend for values of type `V`; `namespace` names the SQLite, PostgreSQL
+    /// or MariaDB table, or the Redis key prefix (the backend checks it; the memory store
+    /// ignores it). `None`: each backend's default.
+    pub async fn open_in<V>(
+        &self,
+        namespace: Option<&str>,
+    ) -> Result<SharedStore<V>, StoreSpecError>
     where
         V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
     {
         let opened: Result<SharedStore<V>, optimist::StoreError> = match self {
             StoreSpec::Memory => return Ok(Arc::new(MemoryStore::new())),
-            StoreSpec::Sqlite(path) => SqliteStore::open(path, SqliteOptions::default())
-                .await
-                .map(|s| Arc::new(s) as SharedStore<V>),
+            StoreSpec::Sqlite(path) => {
+                let mut options = SqliteOptions::default();
+                if let Some(table) = namespace {
+                    options = options.table(table);
+                }
+                SqliteStore::open(path, options)
+                    .await
+                    .map(|s| Arc::new(s) as SharedStore<V>)
+            }
             StoreSpec::Postgres(url) => {
-                match PostgresStore::connect(url, PostgresOptions::default()).await {
+                let mut options = PostgresOptions::default();
+                if let Some(table) = namespace {
+                    options = options.table(table);
+                }
+                match PostgresStore::connect(url, options).await {
                     // Creating the schema now also proves the server is reachable: fail at
                     // start-up, not at the first request.
                     Ok(store) => store
@@ -105,11 +129,21 @@ impl StoreSpec {
                     Err(e) => Err(e),
                 }
             }
-            StoreSpec::Redis(url) => RedisStore::connect(url, RedisOptions::default())
-                .await
-                .map(|s| Arc::new(s) as SharedStore<V>),
+            StoreSpec::Redis(url) => {
+                let mut options = RedisOptions::default();
+                if let Some(prefix) = namespace {
+                    options = options.prefix(prefix);
+                }
+                RedisStore::connect(url, options)
+                    .await
+                    .map(|s| Arc::new(s) as SharedStore<V>)
+            }
             StoreSpec::Mysql(url) => {
-                match MysqlStore::connect(url, MysqlOptions::default()).await {
+                let mut options = MysqlOptions::default();
+                if let Some(table) = namespace {
+                    options = options.table(table);
+                }
+                match MysqlStore::connect(url, options).await {
                     // As for PostgreSQL: fail at start-up if the server is not there.
                     Ok(store) => store
                         .migrate()

@@ -137,7 +137,9 @@ fn every_backend_benches_without_lost_updates() {
     for var in ["OPTIMIST_PG_URL", "OPTIMIST_REDIS_URL"] {
         match std::env::var(var) {
             Ok(url) if !url.is_empty() => stores.push(url),
-            _ => eprintln!("SKIPPED: {var} is not set, so bench did not run against it"),
+            _ => say_skipped(&format!(
+                "{var} is not set, so bench did not run against it"
+            )),
         }
     }
     for store in &stores {
@@ -166,4 +168,114 @@ fn every_backend_benches_without_lost_updates() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", sqlite.display()));
     }
+}
+
+/// How many of the keys `{prefix}0` .. `{prefix}{keys - 1}` exist in `store` (a `--store`
+/// argument), read through the library's own backends.
+fn present_keys(store: &str, prefix: &str, keys: usize) -> usize {
+    use optimist::{SharedStore, VersionedStore as _};
+    use std::sync::Arc;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let opened: SharedStore<Value> = if let Some(path) = store.strip_prefix("sqlite:") {
+            use optimist::sqlite::{SqliteOptions, SqliteStore};
+            Arc::new(
+                SqliteStore::open(path, SqliteOptions::default())
+                    .await
+                    .unwrap(),
+            )
+        } else if store.starts_with("postgres") {
+            use optimist::postgres::{PostgresOptions, PostgresStore};
+            Arc::new(
+                PostgresStore::connect(store, PostgresOptions::default())
+                    .await
+                    .unwrap(),
+            )
+        } else {
+            use optimist::redis::{RedisOptions, RedisStore};
+            Arc::new(
+                RedisStore::connect(store, RedisOptions::default())
+                    .await
+                    .unwrap(),
+            )
+        };
+        let mut present = 0;
+        for i in 0..keys {
+            if opened.get(&format!("{prefix}{i}")).await.unwrap().is_some() {
+                present += 1;
+            }
+        }
+        present
+    })
+}
+
+/// A run deletes the keys it wrote unless `--keep-keys` says otherwise; `--help` says so.
+fn bench_cleans_up(store: &str) {
+    for keep in [false, true] {
+        let mut args = vec!["--store", store, "--ops", "200", "--keys", "8", "--json"];
+        if keep {
+            args.push("--keep-keys");
+        }
+        let r = json_report(&args);
+        assert_eq!(r["verification"]["ok"], true, "{store}: {r}");
+        let prefix = r["key_prefix"]
+            .as_str()
+            .expect("the report names its key prefix");
+        let present = present_keys(store, prefix, 8);
+        if keep {
+            assert_eq!(r["keys_kept"], true, "{r}");
+            assert_eq!(present, 8, "{store}: --keep-keys keeps every key");
+            // Leave nothing behind in the shared servers all the same.
+            let removed = json_report(&["--store", store, "--ops", "1", "--keys", "1", "--json"]);
+            assert_eq!(removed["keys_removed"], 1);
+        } else {
+            assert_eq!(r["keys_removed"], 8, "{store}: {r}");
+            assert_eq!(present, 0, "{store}: keys left behind");
+        }
+    }
+}
+
+#[test]
+fn bench_help_mentions_keep_keys() {
+    let out = bench(&["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("--keep-keys"), "{help}");
+    assert!(help.contains("deleted"), "{help}");
+}
+
+#[test]
+fn bench_cleans_up_sqlite() {
+    let sqlite =
+        std::env::temp_dir().join(format!("optimist-bench-cleanup-{}.db", std::process::id()));
+    bench_cleans_up(&format!("sqlite:{}", sqlite.display()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", sqlite.display()));
+    }
+}
+
+#[test]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
+fn bench_cleans_up_postgres() {
+    match std::env::var("OPTIMIST_PG_URL") {
+        Ok(url) if !url.is_empty() => bench_cleans_up(&url),
+        _ => say_skipped("OPTIMIST_PG_URL is not set"),
+    }
+}
+
+#[test]
+#[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
+fn bench_cleans_up_redis() {
+    match std::env::var("OPTIMIST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => bench_cleans_up(&url),
+        _ => say_skipped("OPTIMIST_REDIS_URL is not set"),
+    }
+}
+
+/// Says that a test did not run, past libtest's capture (straight to stderr).
+fn say_skipped(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {message}");
 }

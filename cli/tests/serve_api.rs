@@ -1087,7 +1087,11 @@ fn unknown_routes_are_404_and_wrong_methods_405() {
     for method in ["GET", "PUT", "PATCH", "DELETE"] {
         let response = server.request(method, "/api/users").send();
         response.problem(405);
-        assert_eq!(allow_of(&response), ["POST"], "{method} /api/users");
+        assert_eq!(
+            allow_of(&response),
+            ["OPTIONS", "POST"],
+            "{method} /api/users"
+        );
     }
     let response = server
         .request("POST", "/api/users/alice")

@@ -39,7 +39,9 @@ fn env_url(var: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            eprintln!("SKIPPED: {var} is not set, so the serve fault test did not run against it");
+            say_skipped(&format!(
+                "{var} is not set, so the serve fault test did not run against it"
+            ));
             None
         }
     }
@@ -387,6 +389,7 @@ fn faults(url: &str, backend: &str) {
 }
 
 #[test]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 fn serve_answers_503_and_recovers_postgres() {
     if let Some(url) = env_url("OPTIMIST_PG_URL") {
         for _ in 0..proxy::fault_rounds() {
@@ -396,6 +399,7 @@ fn serve_answers_503_and_recovers_postgres() {
 }
 
 #[test]
+#[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
 fn serve_answers_503_and_recovers_redis() {
     if let Some(url) = env_url("OPTIMIST_REDIS_URL") {
         for _ in 0..proxy::fault_rounds() {

@@ -18,7 +18,9 @@ fn env_url(var: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            eprintln!("SKIPPED: {var} is not set, so the two-process test did not run against it");
+            say_skipped(&format!(
+                "{var} is not set, so the two-process test did not run against it"
+            ));
             None
         }
     }
@@ -68,6 +70,7 @@ fn two_servers_share(store: &str) {
 }
 
 #[test]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
 fn two_processes_share_postgres() {
     if let Some(url) = env_url("OPTIMIST_PG_URL") {
         two_servers_share(&url);
@@ -75,6 +78,7 @@ fn two_processes_share_postgres() {
 }
 
 #[test]
+#[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
 fn two_processes_share_redis() {
     if let Some(url) = env_url("OPTIMIST_REDIS_URL") {
         two_servers_share(&url);
@@ -82,6 +86,7 @@ fn two_processes_share_redis() {
 }
 
 #[test]
+#[cfg_attr(not(optimist_mysql_url), ignore = "OPTIMIST_MYSQL_URL is not set")]
 fn two_processes_share_mariadb() {
     if let Some(url) = env_url("OPTIMIST_MYSQL_URL") {
         two_servers_share(&url);

@@ -62,12 +62,17 @@ impl AccountStore {
     /// missing; an existing table only gets the sequence).
     pub async fn connect(url: &str, table: &str) -> Result<Self, StoreError> {
         assert!(
-            table.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+            table
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_'),
             "a plain table name"
         );
-        let (client, connection) = tokio_postgres::connect(url, NoTls)
-            .await
-            .map_err(|e| StoreError::Unavailable { source: Box::new(e) })?;
+        let (client, connection) =
+            tokio_postgres::connect(url, NoTls)
+                .await
+                .map_err(|e| StoreError::Unavailable {
+                    source: Box::new(e),
+                })?;
         tokio::spawn(connection);
         client
             .batch_execute(&format!(
@@ -100,11 +105,17 @@ impl AccountStore {
         tx: &tokio_postgres::Transaction<'_>,
         id: &str,
     ) -> Result<Option<Version>, tokio_postgres::Error> {
-        tx.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", &[&LOCK_CLASS, &id])
-            .await?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+            &[&LOCK_CLASS, &id],
+        )
+        .await?;
         let row = tx
             .query_opt(
-                &format!("SELECT version FROM {} WHERE id = $1 FOR UPDATE", self.table),
+                &format!(
+                    "SELECT version FROM {} WHERE id = $1 FOR UPDATE",
+                    self.table
+                ),
                 &[&id],
             )
             .await?;
@@ -148,7 +159,9 @@ async fn commit<T>(tx: Transaction<'_>, id: &str, result: T) -> Result<T, StoreE
 /// so nothing was written.
 fn uncommitted(e: tokio_postgres::Error) -> StoreError {
     if lost(&e) {
-        StoreError::Unavailable { source: Box::new(e) }
+        StoreError::Unavailable {
+            source: Box::new(e),
+        }
     } else {
         backend(e)
     }

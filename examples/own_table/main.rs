@@ -23,7 +23,10 @@ async fn main() -> Result<(), StoreError> {
     let table = format!("optimist_pg_helper_accounts_{}", std::process::id());
     let store = AccountStore::connect(&url, &table).await?;
 
-    let ann = Account { owner: "ann".into(), balance: 100 };
+    let ann = Account {
+        owner: "ann".into(),
+        balance: 100,
+    };
     let created = store.put("acct-1", ann, Expect::Absent).await?;
     println!("created acct-1 at {}", created.version.etag());
 
@@ -39,12 +42,23 @@ async fn main() -> Result<(), StoreError> {
     println!("deposited: now {}", updated.meta.version.etag());
 
     // A client holding the first ETag is refused, with the current one to reconcile.
-    let stale = Account { owner: "mallory".into(), balance: 0 };
-    match store.put("acct-1", stale, Expect::Version(created.version)).await {
-        Err(StoreError::Conflict(c)) => println!("stale write refused; current {:?}", c.current_etag()),
+    let stale = Account {
+        owner: "mallory".into(),
+        balance: 0,
+    };
+    match store
+        .put("acct-1", stale, Expect::Version(created.version))
+        .await
+    {
+        Err(StoreError::Conflict(c)) => {
+            println!("stale write refused; current {:?}", c.current_etag())
+        }
         other => panic!("expected a conflict, got {other:?}"),
     }
     let read = store.get("acct-1").await?.expect("exists");
-    println!("acct-1: {} has {} at {}", read.value.owner, read.value.balance, read.version);
+    println!(
+        "acct-1: {} has {} at {}",
+        read.value.owner, read.value.balance, read.version
+    );
     store.drop_table().await
 }

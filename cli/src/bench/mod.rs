@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use optimist::{RetryPolicy, VersionedStore};
+use optimist::{Expect, RetryPolicy, VersionedStore};
 
 use crate::CliError;
 use crate::store_spec::StoreSpec;
@@ -50,6 +50,11 @@ pub struct BenchArgs {
     /// Print one JSON object on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Keep the benchmark's keys in the store after the run. Without it every key the run
+    /// wrote (`bench:<pid>-<nanos>:<index>`) is deleted once the counters are checked, on
+    /// every backend.
+    #[arg(long)]
+    pub keep_keys: bool,
 }
 
 impl BenchArgs {
@@ -104,6 +109,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     let prefix = Arc::new(run_prefix());
     let pad: Arc<str> = "x".repeat(args.value_size).into();
     let done = Arc::new(AtomicU64::new(0));
+    let conflicts = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
 
     let progress = progress_bar(&limit, args.json);
@@ -122,6 +128,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
             pad: Arc::clone(&pad),
             policy: policy.clone(),
             done: Arc::clone(&done),
+            conflicts: Arc::clone(&conflicts),
             stop: Arc::clone(&stop),
         };
         let store = Arc::clone(&store);
@@ -129,13 +136,20 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     }
     let ticker = progress.clone().map(|bar| {
         let done = Arc::clone(&done);
+        let conflicts = Arc::clone(&conflicts);
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(100)).await;
+                let ops = done.load(Ordering::Relaxed);
                 match &limit {
-                    Limit::Ops(_) => bar.set_position(done.load(Ordering::Relaxed)),
+                    Limit::Ops(_) => bar.set_position(ops),
                     Limit::Time(_) => bar.set_position(started.elapsed().as_millis() as u64),
                 }
+                bar.set_message(live_rates(
+                    ops,
+                    conflicts.load(Ordering::Relaxed),
+                    started.elapsed(),
+                ));
             }
         })
     });
@@ -157,7 +171,21 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     }
 
     let verification = verify(&store, &prefix, &total).await?;
-    let report = Report::new(&args, workers, elapsed, &total, verification, first_error);
+    let cleanup = if args.keep_keys {
+        Cleanup::Kept
+    } else {
+        Cleanup::Removed(remove_keys(&store, &prefix, &total).await?)
+    };
+    let report = Report::new(
+        &args,
+        workers,
+        elapsed,
+        &total,
+        verification,
+        first_error,
+        &prefix,
+        cleanup,
+    );
     if args.json {
         println!("{}", report.to_json());
     } else {
@@ -174,14 +202,54 @@ fn progress_bar(limit: &Limit, json: bool) -> Option<indicatif::ProgressBar> {
         return None;
     }
     let (len, template) = match limit {
-        Limit::Ops(n) => (*n, "{bar:40} {pos}/{len} ops {elapsed}"),
-        Limit::Time(d) => (d.as_millis() as u64, "{bar:40} {elapsed} of the run"),
+        Limit::Ops(n) => (*n, "{bar:40} {pos}/{len} ops {elapsed}  {msg}"),
+        Limit::Time(d) => (d.as_millis() as u64, "{bar:40} {elapsed} of the run  {msg}"),
     };
     let bar = indicatif::ProgressBar::new(len);
     if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
         bar.set_style(style);
     }
     Some(bar)
+}
+
+/// The progress bar's live figures: operations per second and conflicts so far.
+fn live_rates(ops: u64, conflicts: u64, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    format!(
+        "{} ops/s  {conflicts} conflicts ({}/s)",
+        report::rate(ops as f64 / secs),
+        report::rate(conflicts as f64 / secs)
+    )
+}
+
+/// What happened to the benchmark's keys after the run.
+#[derive(Clone, Copy, Debug)]
+pub enum Cleanup {
+    /// `--keep-keys`: left in the store.
+    Kept,
+    /// Deleted: this many.
+    Removed(u64),
+}
+
+/// Deletes every key the run wrote (whatever its version) and returns how many existed.
+async fn remove_keys<S: VersionedStore<BenchValue> + ?Sized>(
+    store: &S,
+    prefix: &str,
+    total: &Tally,
+) -> Result<u64, CliError> {
+    let mut removed = 0;
+    let mut key_buf = String::with_capacity(prefix.len() + 12);
+    for (index, &acked) in total.per_key.iter().enumerate() {
+        let maybe = total.maybe_per_key.get(&index).copied().unwrap_or(0);
+        if acked == 0 && maybe == 0 {
+            continue;
+        }
+        let key = worker::key_name(&mut key_buf, prefix, index);
+        if store.delete(key, Expect::Any).await?.is_some() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// What the end-of-run check found.
@@ -230,4 +298,15 @@ async fn verify<S: VersionedStore<BenchValue> + ?Sized>(
         }
     }
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_bar_shows_rate_and_conflicts() {
+        let shown = live_rates(3_000_000, 1_500, Duration::from_secs(2));
+        assert_eq!(shown, "1.50M ops/s  1500 conflicts (750/s)");
+    }
 }

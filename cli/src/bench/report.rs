@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::worker::Tally;
-use super::{BenchArgs, Verification};
+use super::{BenchArgs, Cleanup, Verification};
 
 /// Everything measured in one run.
 pub struct Report {
@@ -30,9 +30,12 @@ pub struct Report {
     p999: u64,
     max: u64,
     verification: Verification,
+    key_prefix: String,
+    cleanup: Cleanup,
 }
 
 impl Report {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         args: &BenchArgs,
         workers: usize,
@@ -40,6 +43,8 @@ impl Report {
         t: &Tally,
         verification: Verification,
         first_error: Option<String>,
+        key_prefix: &str,
+        cleanup: Cleanup,
     ) -> Self {
         Self {
             store: args.store.to_string(),
@@ -63,6 +68,8 @@ impl Report {
             p999: t.latency.value_at_quantile(0.999),
             max: t.latency.max(),
             verification,
+            key_prefix: key_prefix.to_owned(),
+            cleanup,
         }
     }
 
@@ -119,6 +126,12 @@ impl Report {
                 "lost_updates": self.verification.lost,
                 "phantom_updates": self.verification.phantom,
                 "ok": self.verified(),
+            },
+            "key_prefix": self.key_prefix,
+            "keys_kept": matches!(self.cleanup, Cleanup::Kept),
+            "keys_removed": match self.cleanup {
+                Cleanup::Kept => 0,
+                Cleanup::Removed(n) => n,
             },
         })
         .to_string()
@@ -199,11 +212,16 @@ impl Report {
                 v.lost, v.phantom, v.keys_wrong
             ));
         }
+        out.push_str(&match self.cleanup {
+            Cleanup::Kept => format!("  keys kept (--keep-keys) under {}*\n", self.key_prefix),
+            Cleanup::Removed(n) => format!("  {n} keys removed ({}*)\n", self.key_prefix),
+        });
         out
     }
 }
 
-fn rate(per_second: f64) -> String {
+/// `per_second` with a k/M suffix.
+pub fn rate(per_second: f64) -> String {
     if per_second >= 1e6 {
         format!("{:.2}M", per_second / 1e6)
     } else if per_second >= 1e3 {

@@ -44,6 +44,8 @@ pub struct WorkerPlan {
     pub policy: RetryPolicy,
     /// Operations finished by all workers, for the progress bar (added in batches).
     pub done: Arc<AtomicU64>,
+    /// Failed CAS attempts of all workers, for the progress bar (added in batches).
+    pub conflicts: Arc<AtomicU64>,
     /// Set by the first worker that hits a store error: everyone stops.
     pub stop: Arc<AtomicBool>,
 }
@@ -138,6 +140,7 @@ pub async fn run<S: VersionedStore<BenchValue> + ?Sized>(store: &S, plan: Worker
     };
     let mut key_buf = String::with_capacity(plan.prefix.len() + 12);
     let mut unreported = 0;
+    let mut reported_conflicts = 0;
     loop {
         if quota.is_some_and(|q| tally.ops >= q) || plan.stop.load(Ordering::Relaxed) {
             break;
@@ -197,11 +200,17 @@ pub async fn run<S: VersionedStore<BenchValue> + ?Sized>(store: &S, plan: Worker
         if unreported == PROGRESS_BATCH {
             plan.done.fetch_add(unreported, Ordering::Relaxed);
             unreported = 0;
+            let conflicts = tally.conflicts();
+            plan.conflicts
+                .fetch_add(conflicts - reported_conflicts, Ordering::Relaxed);
+            reported_conflicts = conflicts;
         }
         // Let other tasks on this executor thread run: the memory store never yields.
         tokio::task::consume_budget().await;
     }
     plan.done.fetch_add(unreported, Ordering::Relaxed);
+    plan.conflicts
+        .fetch_add(tally.conflicts() - reported_conflicts, Ordering::Relaxed);
     tally
 }
 

@@ -1,17 +1,21 @@
-//! Reading a JSON request body: media type (415), size (413), time (408), syntax (400).
+//! Reading a JSON request body: content coding and media type (415), size (413), time
+//! (408), syntax (400), duplicate members (422).
 
 use axum::body::Body;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use http::{HeaderMap, StatusCode};
-use serde_json::Value;
+use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use super::AppState;
 use super::error::ApiError;
+use super::json::{Json, JsonError};
 
 /// `application/json`, for POST and PUT.
 pub const JSON: &str = "application/json";
 /// `application/merge-patch+json` (RFC 7396), for PATCH.
 pub const MERGE_PATCH: &str = "application/merge-patch+json";
+
+/// `Accept-Patch` (RFC 5789 3.1): the patch formats PATCH takes.
+pub const ACCEPT_PATCH: HeaderName = HeaderName::from_static("accept-patch");
 
 /// Whether the `Content-Type` header's media type (parameters ignored) is `expected`.
 fn has_media_type(headers: &HeaderMap, expected: &str) -> bool {
@@ -22,20 +26,56 @@ fn has_media_type(headers: &HeaderMap, expected: &str) -> bool {
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case(expected))
 }
 
+/// The content codings applied to the body (RFC 9110 8.4) that this server would have to
+/// undo: every listed coding but `identity`, over all `Content-Encoding` lines.
+fn content_codings(headers: &HeaderMap) -> Vec<String> {
+    let mut codings = Vec::new();
+    for line in headers.get_all(CONTENT_ENCODING) {
+        for coding in String::from_utf8_lossy(line.as_bytes()).split(',') {
+            let coding = coding.trim();
+            if !coding.is_empty() && !coding.eq_ignore_ascii_case("identity") {
+                codings.push(coding.to_owned());
+            }
+        }
+    }
+    codings
+}
+
 /// Reads at most `state.max_body` bytes of `body`, within `state.read_timeout`, as JSON of
 /// media type `media_type`.
+///
+/// The server decodes no content coding: a body sent with one (gzip, br, anything but
+/// `identity`) is 415 with `Accept-Encoding: identity` (RFC 9110 12.5.3, 15.5.16). A 415
+/// for the wrong media type on PATCH carries `Accept-Patch` (RFC 5789 2.2).
 pub async fn read_json(
     headers: &HeaderMap,
     body: Body,
     state: &AppState,
     media_type: &str,
-) -> Result<Value, ApiError> {
+) -> Result<Json, ApiError> {
     let max = state.max_body;
-    if !has_media_type(headers, media_type) {
+    let codings = content_codings(headers);
+    if !codings.is_empty() {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "the body is sent with Content-Encoding {}: this server decodes no content \
+                 coding, send it unencoded",
+                codings.join(", ")
+            ),
+        )
+        .with_header(ACCEPT_ENCODING, HeaderValue::from_static("identity")));
+    }
+    if !has_media_type(headers, media_type) {
+        let error = ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!("the body must be sent with Content-Type: {media_type}"),
-        ));
+        );
+        return Err(if media_type == MERGE_PATCH {
+            error.with_header(ACCEPT_PATCH, HeaderValue::from_static(MERGE_PATCH))
+        } else {
+            error
+        });
     }
     let too_large = || {
         ApiError::new(
@@ -70,8 +110,22 @@ pub async fn read_json(
             )
         }
     })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")))
+    Json::parse(&bytes).map_err(json_error)
+}
+
+/// The problem for a body that is not a document the API accepts.
+fn json_error(e: JsonError) -> ApiError {
+    match &e {
+        JsonError::Syntax(_) | JsonError::TooDeep => {
+            ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
+        }
+        JsonError::DuplicateMember { pointer, name } if pointer.is_empty() => {
+            ApiError::invalid_field(name, e.to_string())
+        }
+        JsonError::DuplicateMember { .. } => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -88,5 +142,15 @@ mod tests {
         assert!(has_media_type(&h, JSON));
         assert!(!has_media_type(&h, MERGE_PATCH));
         assert!(!has_media_type(&HeaderMap::new(), JSON));
+    }
+
+    #[test]
+    fn identity_is_no_coding() {
+        let mut h = HeaderMap::new();
+        assert!(content_codings(&h).is_empty());
+        h.append(CONTENT_ENCODING, "Identity, ".parse().unwrap());
+        assert!(content_codings(&h).is_empty());
+        h.append(CONTENT_ENCODING, "gzip".parse().unwrap());
+        assert_eq!(content_codings(&h), ["gzip"]);
     }
 }

@@ -1,8 +1,13 @@
 //! `optimist serve`: the guarded users API over HTTP.
 
 mod body;
+mod document;
 mod error;
+mod json;
 mod merge_patch;
+mod methods;
+mod parse_errors;
+mod protocol;
 mod users;
 
 use std::future::Future;
@@ -10,29 +15,26 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::routing::{get, post};
 use http::StatusCode;
-use http::header::{ALLOW, CONTENT_TYPE};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use optimist::SharedStore;
-use optimist::http::PROBLEM_JSON;
-use serde_json::Value;
 use tower_http::trace::TraceLayer;
 
 use crate::store_spec::StoreSpec;
+use document::Document;
 use error::ApiError;
+use parse_errors::{Pending, ProblemIo};
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
     /// The documents, keyed by username.
-    pub store: SharedStore<Value>,
+    pub store: SharedStore<Document>,
     /// The largest body accepted, in bytes.
     pub max_body: usize,
     /// How long a client may take to send a request's body (slower: 408).
@@ -53,6 +55,12 @@ pub struct ServeArgs {
     /// Backend: memory, sqlite:PATH, postgres://..., redis://...
     #[arg(long, default_value = "memory")]
     pub store: StoreSpec,
+    /// Where in the store the users live: the SQLite or PostgreSQL table, or the Redis key
+    /// prefix (letters, digits and `_`, not starting with a digit). Default: the backend's
+    /// own (`optimist` for SQLite and Redis, `optimist_kv` for PostgreSQL). Several APIs can
+    /// share one database under different names.
+    #[arg(long)]
+    pub namespace: Option<String>,
     /// Largest request body accepted, in bytes (larger: 413).
     #[arg(long, default_value_t = 1 << 20)]
     pub max_body: usize,
@@ -65,52 +73,40 @@ pub struct ServeArgs {
 
 /// The users API's routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/api/users", post(users::create))
+    let routes = Router::new()
+        .route(
+            "/api/users",
+            post(users::create).options(|| async { methods::options(methods::COLLECTION_ALLOW) }),
+        )
         .route(
             "/api/users/{username}",
             get(users::read)
                 .put(users::replace)
                 .patch(users::patch)
-                .delete(users::remove),
+                .delete(users::remove)
+                .options(|| async { methods::options(methods::USER_ALLOW) }),
         )
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "no such route: see /api/users")
         })
-        .layer(middleware::from_fn(problem_for_405))
         .layer(DefaultBodyLimit::disable())
+        .with_state(state);
+    // `Router::layer` wraps each route, inside axum's method matching (which adds `Allow`
+    // to the bare 405 afterwards); as the fallback of an empty router, `routes` is wrapped
+    // whole, so these layers see every request before routing and every response after.
+    Router::new()
+        .fallback_service(routes)
+        .layer(middleware::from_fn(methods::methods))
+        .layer(middleware::from_fn(protocol::protocol))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
-}
-
-/// axum answers a wrong method with a bare 405 and its `Allow` header; give it a problem
-/// body like every other error, keeping `Allow`.
-async fn problem_for_405(request: Request, next: Next) -> Response {
-    let method = request.method().clone();
-    let response = next.run(request).await;
-    if response.status() != StatusCode::METHOD_NOT_ALLOWED
-        || response
-            .headers()
-            .get(CONTENT_TYPE)
-            .is_some_and(|ct| ct == PROBLEM_JSON)
-    {
-        return response;
-    }
-    let allow = response.headers().get(ALLOW).cloned();
-    let detail = match allow.as_ref().and_then(|a| a.to_str().ok()) {
-        Some(allowed) => format!("{method} is not allowed here; allowed: {allowed}"),
-        None => format!("{method} is not allowed here"),
-    };
-    let mut problem = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, detail).into_response();
-    if let Some(allow) = allow {
-        problem.headers_mut().insert(ALLOW, allow);
-    }
-    problem.map(Body::new)
 }
 
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn run(args: ServeArgs) -> Result<(), crate::CliError> {
-    let store = args.store.open::<Value>().await?;
+    let store = args
+        .store
+        .open_in::<Document>(args.namespace.as_deref())
+        .await?;
     let state = AppState {
         store,
         max_body: args.max_body,
@@ -174,8 +170,18 @@ async fn serve_http(
             },
             () = &mut shutdown => break,
         };
-        let service = TowerToHyperService::new(app.clone());
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        // Every request the service is called for is recorded, so that `ProblemIo` can
+        // tell hyper's own error responses from the service's.
+        let pending = Pending::default();
+        let recorder = pending.clone();
+        let app = tower::ServiceBuilder::new()
+            .map_request(move |request: http::Request<hyper::body::Incoming>| {
+                recorder.push(request.method().clone());
+                request
+            })
+            .service(app.clone());
+        let io = TokioIo::new(ProblemIo::new(stream, pending));
+        let connection = graceful.watch(http.serve_connection(io, TowerToHyperService::new(app)));
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(%remote, error = %e, "connection closed with an error");

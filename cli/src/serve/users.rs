@@ -3,16 +3,19 @@
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::response::{IntoResponse, Response};
-use http::header::{ETAG, LOCATION};
+use http::header::{CONTENT_LOCATION, CONTENT_TYPE, LOCATION};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use optimist::http::{Origin, PreconditionPolicy, Preconditions, Rejection, set_validators};
-use optimist::{Conflict, Expect, StoreError, Version, VersionedStore};
-use serde_json::{Map, Value};
+use optimist::http::{
+    Evaluation, Origin, PreconditionPolicy, Preconditions, Rejection, set_validators,
+};
+use optimist::{Conflict, Expect, Meta, StoreError, Version, VersionedStore};
 
 use super::AppState;
 use super::body::{JSON, MERGE_PATCH, read_json};
+use super::document::Document;
 use super::error::ApiError;
+use super::json::{Json, Object};
 use super::merge_patch;
 
 /// The body member that may carry the ETag a write expects, instead of `If-Match`.
@@ -33,9 +36,13 @@ impl<S: Send + Sync> FromRequestParts<S> for UserPath {
     }
 }
 
-/// Whether `name` matches `^[A-Za-z0-9_.-]{1,64}$`.
+/// Whether `name` matches `^[A-Za-z0-9_.-]{1,64}$` and is not `.` or `..`: those are
+/// dot-segments, which a client resolving `/api/users/..` removes (RFC 3986 5.2.4), so such a
+/// user could never be addressed.
 fn is_valid_username(name: &str) -> bool {
     (1..=64).contains(&name.len())
+        && name != "."
+        && name != ".."
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
@@ -44,40 +51,46 @@ fn is_valid_username(name: &str) -> bool {
 fn invalid_username() -> ApiError {
     ApiError::invalid_field(
         "username",
-        "username must be a string matching ^[A-Za-z0-9_.-]{1,64}$",
+        "username must be a string matching ^[A-Za-z0-9_.-]{1,64}$ other than \".\" and \"..\"",
     )
 }
 
+/// `/api/users/{username}`, as a header value.
+fn user_uri(username: &str) -> HeaderValue {
+    HeaderValue::try_from(format!("/api/users/{username}"))
+        .expect("a valid username is a valid header value")
+}
+
 /// A request's document, checked.
-struct Document {
+struct Checked {
     /// Its valid `username`.
     username: String,
     /// The members to store (without `_version`).
-    members: Map<String, Value>,
+    members: Object,
     /// The `_version` member, if it had one.
-    version: Option<Value>,
+    version: Option<Json>,
 }
 
 /// The document as an object whose `username` is valid (and equals `path` when given).
-fn into_document(value: Value, path: Option<&str>) -> Result<Document, ApiError> {
-    let Value::Object(mut doc) = value else {
+fn into_document(value: Json, path: Option<&str>) -> Result<Checked, ApiError> {
+    let Json::Object(mut doc) = value else {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "the document must be a JSON object",
         ));
     };
-    let version = doc.remove(VERSION_MEMBER);
+    let version = doc.shift_remove(VERSION_MEMBER);
     let username = check_username(&doc, path)?;
-    Ok(Document {
+    Ok(Checked {
         username,
         members: doc,
         version,
     })
 }
 
-fn check_username(doc: &Map<String, Value>, path: Option<&str>) -> Result<String, ApiError> {
+fn check_username(doc: &Object, path: Option<&str>) -> Result<String, ApiError> {
     let username = match doc.get("username") {
-        Some(Value::String(u)) if is_valid_username(u) => u,
+        Some(Json::String(u)) if is_valid_username(u) => u,
         _ => return Err(invalid_username()),
     };
     if let Some(path) = path.filter(|p| p != username) {
@@ -91,9 +104,9 @@ fn check_username(doc: &Map<String, Value>, path: Option<&str>) -> Result<String
 
 /// The expectation a `_version` member stands for: its ETag's version, or a list that never
 /// matches when it is not one of ours. Not a string: 422.
-fn body_expect(version: &Value) -> Result<Expect, ApiError> {
+fn body_expect(version: &Json) -> Result<Expect, ApiError> {
     match version {
-        Value::String(tag) => Ok(match Version::from_etag(tag) {
+        Json::String(tag) => Ok(match Version::from_etag(tag) {
             Some(v) => Expect::Version(v),
             None => Expect::OneOf(Vec::new()),
         }),
@@ -104,46 +117,81 @@ fn body_expect(version: &Value) -> Result<Expect, ApiError> {
     }
 }
 
-fn store_error(e: StoreError, method: &Method, origin: Origin) -> ApiError {
+fn store_rejection(e: StoreError, method: &Method, origin: Origin) -> Rejection {
     if let StoreError::Indeterminate { key, source } = &e {
         tracing::warn!(%key, error = %source, "the write's outcome is unknown: 503");
     }
-    ApiError::Rejection(Rejection::from_store_error(e, method, origin))
+    Rejection::from_store_error(e, method, origin)
 }
 
-/// 200/201 with the new `ETag` and the stored document.
-fn written(status: StatusCode, version: Version, doc: Map<String, Value>) -> Response {
-    let mut response = (status, axum::Json(Value::Object(doc))).into_response();
-    response.headers_mut().insert(ETAG, version.header_value());
+fn store_error(e: StoreError, method: &Method, origin: Origin) -> ApiError {
+    store_rejection(e, method, origin).into()
+}
+
+/// `doc` as a `200 OK` JSON response.
+fn representation(doc: &Document) -> Response {
+    let mut response = doc.text().to_owned().into_response();
     response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+    response
+}
+
+/// 200/201 with the stored document, its validators (`ETag`, `Last-Modified`), and
+/// `Content-Location` naming the user: the body is the user's representation exactly as a
+/// GET now returns it, so the validators are that representation's (RFC 9110 8.7, 8.8,
+/// 9.3.4).
+fn written(status: StatusCode, meta: &Meta, username: &str, doc: &Document) -> Response {
+    let mut response = representation(doc);
+    *response.status_mut() = status;
+    set_validators(response.headers_mut(), meta);
+    response
+        .headers_mut()
+        .insert(CONTENT_LOCATION, user_uri(username));
+    response
+}
+
+/// POST's preconditions (RFC 9110 13.1.1) are about its target, `/api/users`, which has no
+/// current representation (GET on it is 405): `If-Match` is false, `If-None-Match` true,
+/// the dates are ignored (no Last-Modified). A malformed one was refused with 400 already.
+fn check_post_preconditions(pre: &Preconditions) -> Result<(), ApiError> {
+    match pre.evaluate(&Method::POST, None) {
+        Evaluation::Failed(header) => Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            format!(
+                "{} cannot hold on POST: its target /api/users has no current representation; \
+                 to change an existing user, use PUT or PATCH on /api/users/{{username}}",
+                header.as_str()
+            ),
+        )
+        .with_problem_header(header.as_str())),
+        Evaluation::Proceed | Evaluation::NotModified => Ok(()),
+    }
 }
 
 /// `POST /api/users`: create; a taken username is 409 naming the field.
 pub async fn create(
     State(state): State<AppState>,
+    pre: Preconditions,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    check_post_preconditions(&pre)?;
     let value = read_json(&headers, body, &state, JSON).await?;
-    let Document {
-        username,
-        members: doc,
-        ..
+    let Checked {
+        username, members, ..
     } = into_document(value, None)?;
-    let version = state
+    let doc = Document::new(&members);
+    let meta = state
         .store
-        .put(&username, Value::Object(doc.clone()), Expect::Absent)
+        .put(&username, doc.clone(), Expect::Absent)
         .await
-        .map_err(|e| match store_error(e, &Method::POST, Origin::Server) {
-            ApiError::Rejection(r) => ApiError::Rejection(r.with_field("username")),
-            other => other,
-        })?
-        .version;
-    tracing::info!(%username, etag = %version, "created");
-    let mut response = written(StatusCode::CREATED, version, doc);
-    let location = HeaderValue::try_from(format!("/api/users/{username}"))
-        .expect("a valid username is a valid header value");
-    response.headers_mut().insert(LOCATION, location);
+        .map_err(|e| {
+            ApiError::from(store_rejection(e, &Method::POST, Origin::Server).with_field("username"))
+        })?;
+    tracing::info!(%username, etag = %meta.version, "created");
+    let mut response = written(StatusCode::CREATED, &meta, &username, &doc);
+    response.headers_mut().insert(LOCATION, user_uri(&username));
     Ok(response)
 }
 
@@ -165,7 +213,7 @@ pub async fn read(
         .ok_or_else(|| ApiError::not_found(&username))?;
     pre.check_read(&method, &username, &doc.meta())?;
     let meta = doc.meta();
-    let mut response = axum::Json(doc.value).into_response();
+    let mut response = representation(&doc.value);
     set_validators(response.headers_mut(), &meta);
     Ok(response)
 }
@@ -174,7 +222,7 @@ pub async fn read(
 /// the body's `_version` (409); neither is 428.
 fn write_origin(
     pre: &Preconditions,
-    body_version: Option<&Value>,
+    body_version: Option<&Json>,
     method: &Method,
 ) -> Result<Origin, ApiError> {
     if pre.has_write_condition() {
@@ -203,8 +251,8 @@ pub async fn replace(
         return Err(invalid_username());
     }
     let value = read_json(&headers, body, &state, JSON).await?;
-    let Document {
-        members: doc,
+    let Checked {
+        members,
         version: body_version,
         ..
     } = into_document(value, Some(&username))?;
@@ -217,19 +265,19 @@ pub async fn replace(
             .expect("a header precondition is present"),
     };
     let created = expect == Expect::Absent;
-    let version = state
+    let doc = Document::new(&members);
+    let meta = state
         .store
-        .put(&username, Value::Object(doc.clone()), expect)
+        .put(&username, doc.clone(), expect)
         .await
-        .map_err(|e| store_error(e, &method, origin))?
-        .version;
-    tracing::info!(%username, etag = %version, created, "replaced");
+        .map_err(|e| store_error(e, &method, origin))?;
+    tracing::info!(%username, etag = %meta.version, created, "replaced");
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok(written(status, version, doc))
+    Ok(written(status, &meta, &username, &doc))
 }
 
 /// `PATCH /api/users/{username}` with a JSON Merge Patch: read, check the precondition
@@ -246,7 +294,10 @@ pub async fn patch(
         return Err(ApiError::not_found(&username));
     }
     let mut patch = read_json(&headers, body, &state, MERGE_PATCH).await?;
-    let body_version = patch.as_object_mut().and_then(|p| p.remove(VERSION_MEMBER));
+    let body_version = match &mut patch {
+        Json::Object(members) => members.shift_remove(VERSION_MEMBER),
+        _ => None,
+    };
     let origin = write_origin(&pre, body_version.as_ref(), &method)?;
     // A conditional header takes precedence: `_version` is then ignored, as on PUT.
     let body_expect = match (origin, &body_version) {
@@ -275,17 +326,23 @@ pub async fn patch(
             .expect_for(&username, Some(&current.meta()))?
             .expect("a header precondition is present"),
     };
-    let mut value = current.value;
+    let members = current.value.members().map_err(|e| {
+        tracing::error!(%username, error = %e, "a stored document does not parse");
+        ApiError::from(Rejection::Internal {
+            detail: format!("the stored document of {username:?} does not parse: {e}"),
+        })
+    })?;
+    let mut value = Json::Object(members);
     merge_patch::apply(&mut value, &patch);
-    let doc = into_document(value, Some(&username))?.members;
-    let version = state
+    let members = into_document(value, Some(&username))?.members;
+    let doc = Document::new(&members);
+    let meta = state
         .store
-        .put(&username, Value::Object(doc.clone()), pinned)
+        .put(&username, doc.clone(), pinned)
         .await
-        .map_err(|e| store_error(e, &method, origin))?
-        .version;
-    tracing::info!(%username, etag = %version, "patched");
-    Ok(written(StatusCode::OK, version, doc))
+        .map_err(|e| store_error(e, &method, origin))?;
+    tracing::info!(%username, etag = %meta.version, "patched");
+    Ok(written(StatusCode::OK, &meta, &username, &doc))
 }
 
 /// `DELETE /api/users/{username}`: needs `If-Match`; 204, 404, 412 or 428.
@@ -327,19 +384,23 @@ mod tests {
         assert!(!is_valid_username("john doe"));
         assert!(!is_valid_username("jöhn"));
         assert!(!is_valid_username("a/b"));
+        assert!(!is_valid_username("."));
+        assert!(!is_valid_username(".."));
+        assert!(is_valid_username("..."));
+        assert!(is_valid_username(".a"));
     }
 
     #[test]
     fn body_versions() {
         let v = Version::new(4).unwrap();
         assert_eq!(
-            body_expect(&Value::String(v.etag())).unwrap(),
+            body_expect(&Json::String(v.etag())).unwrap(),
             Expect::Version(v)
         );
         assert_eq!(
-            body_expect(&Value::String("nope".into())).unwrap(),
+            body_expect(&Json::String("nope".into())).unwrap(),
             Expect::OneOf(vec![])
         );
-        assert!(body_expect(&Value::from(4)).is_err());
+        assert!(body_expect(&Json::Number("4".into())).is_err());
     }
 }

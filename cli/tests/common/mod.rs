@@ -1,7 +1,10 @@
 //! Helpers for the black-box tests of `optimist serve`: a server process guard and a tiny
 //! blocking HTTP/1.1 client over `std::net::TcpStream`.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports, unused_macros)]
+
+pub mod backends;
+pub use backends::*;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -15,9 +18,10 @@ use serde_json::Value;
 /// How long anything (startup, a socket read, a process exit) may take before a test gives up.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The built `optimist` binary.
-pub fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_optimist")
+/// The `optimist` binary under test: the one cargo built, or the one `OPTIMIST_BIN` names
+/// (to run these black-box tests against another build, e.g. the one before a fix).
+pub fn binary() -> String {
+    std::env::var("OPTIMIST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_optimist").to_owned())
 }
 
 /// How `optimist serve` ended when it exited instead of listening.
@@ -55,11 +59,35 @@ impl Server {
     /// `listening on` line, `Err` if it exits first. Panics if neither happens within
     /// [`TIMEOUT`].
     pub fn try_start(extra: &[&str]) -> Result<Self, Exited> {
-        let mut child = Command::new(binary())
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(extra)
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "info")
+        Self::try_start_env(
+            extra,
+            &[("NO_COLOR", Some("1")), ("RUST_LOG", Some("info"))],
+        )
+    }
+
+    /// Like [`Server::start_with`], with the environment changed by `env` (`None`: removed)
+    /// instead of the defaults `NO_COLOR=1 RUST_LOG=info`.
+    pub fn start_env(extra: &[&str], env: &[(&str, Option<&str>)]) -> Self {
+        match Self::try_start_env(extra, env) {
+            Ok(server) => server,
+            Err(exit) => panic!(
+                "optimist serve {extra:?} exited ({}) instead of listening; stderr:\n{}",
+                exit.status, exit.stderr
+            ),
+        }
+    }
+
+    /// Like [`Server::try_start`], with the environment changed by `env`.
+    pub fn try_start_env(extra: &[&str], env: &[(&str, Option<&str>)]) -> Result<Self, Exited> {
+        let mut command = Command::new(binary());
+        command.args(["serve", "--addr", "127.0.0.1:0"]).args(extra);
+        for (name, value) in env {
+            match value {
+                Some(value) => command.env(name, value),
+                None => command.env_remove(name),
+            };
+        }
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

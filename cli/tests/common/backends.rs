@@ -1,0 +1,237 @@
+//! Running one black-box test on every backend: memory, SQLite, PostgreSQL and Redis.
+//!
+//! [`every_backend!`] turns each test body into a module with one `#[test]` per backend
+//! (`exact_numbers::memory`, `exact_numbers::postgres`, ...). The PostgreSQL and Redis tests
+//! need `OPTIMIST_PG_URL` / `OPTIMIST_REDIS_URL`; built without them they are
+//! `#[ignore = "OPTIMIST_PG_URL is not set"]` (see `cli/build.rs`), so the runner lists them
+//! as ignored/skipped with that reason. Each server gets a namespace of its own (a table or
+//! key prefix, `--namespace`), removed again when the test ends.
+
+use std::io::Write as _;
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::Server;
+
+/// A backend to run a server on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Memory,
+    Sqlite,
+    Postgres,
+    Redis,
+}
+
+impl Backend {
+    /// The variable naming the server's URL, for the shared backends.
+    pub fn url_var(self) -> Option<&'static str> {
+        match self {
+            Backend::Postgres => Some("OPTIMIST_PG_URL"),
+            Backend::Redis => Some("OPTIMIST_REDIS_URL"),
+            Backend::Memory | Backend::Sqlite => None,
+        }
+    }
+}
+
+/// A name no other server of any run shares: `{base}_{pid}_{nanos}_{n}`.
+pub fn unique_namespace(base: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{base}_{}_{nanos}_{n}", std::process::id())
+}
+
+/// Says that a test did not run, where the test runner's output capture cannot hide it:
+/// straight to the process's stderr, not through `eprintln!` (which libtest captures).
+pub fn say_skipped(message: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {message}");
+}
+
+/// A server on a backend, in a namespace of its own; stopped and its data removed on drop.
+pub struct BackendServer {
+    server: Option<Server>,
+    backend: Backend,
+    url: Option<String>,
+    namespace: String,
+    sqlite: Option<PathBuf>,
+}
+
+impl Deref for BackendServer {
+    type Target = Server;
+    fn deref(&self) -> &Server {
+        self.server.as_ref().expect("running")
+    }
+}
+
+impl BackendServer {
+    /// Stops the server and returns what it logged (its data is removed on drop).
+    pub fn stop_and_logs(&mut self) -> String {
+        self.server.as_mut().expect("running").stop_and_logs()
+    }
+
+    /// The backend it runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The `--store` and `--namespace` arguments of this server, to start another process
+    /// on the same data.
+    pub fn store_args(&self) -> Vec<String> {
+        let store = match (self.backend, &self.url, &self.sqlite) {
+            (Backend::Memory, _, _) => "memory".to_owned(),
+            (Backend::Sqlite, _, Some(path)) => format!("sqlite:{}", path.display()),
+            (_, Some(url), _) => url.clone(),
+            _ => unreachable!("every backend has its store"),
+        };
+        let mut args = vec!["--store".to_owned(), store];
+        // A fresh memory store or SQLite file is private already; only the shared servers
+        // need a table or key prefix of their own.
+        if self.url.is_some() {
+            args.extend(["--namespace".to_owned(), self.namespace.clone()]);
+        }
+        args
+    }
+}
+
+/// `optimist serve EXTRA...` on `backend` in a fresh namespace; `None` (said on stderr) when
+/// the backend's URL variable is unset. Set but unreachable: the server exits and the test
+/// fails.
+pub fn serve_on(backend: Backend, extra: &[&str]) -> Option<BackendServer> {
+    serve_on_env(
+        backend,
+        extra,
+        &[("NO_COLOR", Some("1")), ("RUST_LOG", Some("info"))],
+    )
+}
+
+/// [`serve_on`] with the server's environment changed by `env` (see [`Server::start_env`]).
+pub fn serve_on_env(
+    backend: Backend,
+    extra: &[&str],
+    env: &[(&str, Option<&str>)],
+) -> Option<BackendServer> {
+    let url = match backend.url_var() {
+        Some(var) => match std::env::var(var) {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ => {
+                say_skipped(&format!(
+                    "{var} is not set, so this test did not run on {backend:?}"
+                ));
+                return None;
+            }
+        },
+        None => None,
+    };
+    let namespace = unique_namespace("serve");
+    let sqlite = (backend == Backend::Sqlite)
+        .then(|| std::env::temp_dir().join(format!("optimist-{namespace}.db")));
+    let mut this = BackendServer {
+        server: None,
+        backend,
+        url,
+        namespace,
+        sqlite,
+    };
+    let mut args = this.store_args();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    this.server = Some(Server::start_env(&args, env));
+    Some(this)
+}
+
+/// Runs `test` against a fresh server on `backend` (or says it skipped).
+pub fn run_on(backend: Backend, test: impl FnOnce(&BackendServer)) {
+    if let Some(server) = serve_on(backend, &[]) {
+        test(&server);
+    }
+}
+
+impl Drop for BackendServer {
+    fn drop(&mut self) {
+        // Stop first (its logs are shown if the test failed), then remove its data.
+        drop(self.server.take());
+        match (self.backend, &self.url, &self.sqlite) {
+            (Backend::Sqlite, _, Some(path)) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            (Backend::Postgres, Some(url), _) => drop_postgres(url, &self.namespace),
+            (Backend::Redis, Some(url), _) => drop_redis(url, &self.namespace),
+            _ => {}
+        }
+    }
+}
+
+fn drop_postgres(url: &str, table: &str) {
+    use optimist::postgres::{PostgresOptions, PostgresStore};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let dropped = runtime.block_on(async {
+        let store = PostgresStore::connect(url, PostgresOptions::default().table(table)).await?;
+        store.drop_schema().await
+    });
+    if let Err(e) = dropped {
+        let _ = writeln!(std::io::stderr(), "could not drop table {table}: {e}");
+    }
+}
+
+fn drop_redis(url: &str, prefix: &str) {
+    let removed = (|| -> redis::RedisResult<()> {
+        use redis::Commands as _;
+        let mut connection = redis::Client::open(url)?.get_connection()?;
+        // SCAN, not KEYS: the server is shared, and KEYS blocks it for the whole keyspace.
+        let keys: Vec<Vec<u8>> = connection
+            .scan_match::<_, Vec<u8>>(format!("{prefix}:*"))?
+            .collect();
+        if !keys.is_empty() {
+            redis::cmd("DEL").arg(keys).query::<()>(&mut connection)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = removed {
+        let _ = writeln!(std::io::stderr(), "could not remove keys {prefix}:*: {e}");
+    }
+}
+
+/// One `#[test]` per backend for each body: `every_backend! { fn name(server) { ... } }`
+/// makes `name::memory`, `name::sqlite`, `name::postgres` and `name::redis`, each running the
+/// body against a fresh `optimist serve` on that backend (`server: &BackendServer`).
+macro_rules! every_backend {
+    ($( $(#[doc = $doc:literal])* fn $name:ident($server:ident) $body:block )*) => {$(
+        $(#[doc = $doc])*
+        mod $name {
+            use super::*;
+
+            fn body($server: &$crate::common::BackendServer) $body
+
+            #[test]
+            fn memory() {
+                $crate::common::run_on($crate::common::Backend::Memory, body);
+            }
+
+            #[test]
+            fn sqlite() {
+                $crate::common::run_on($crate::common::Backend::Sqlite, body);
+            }
+
+            #[test]
+            #[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
+            fn postgres() {
+                $crate::common::run_on($crate::common::Backend::Postgres, body);
+            }
+
+            #[test]
+            #[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
+            fn redis() {
+                $crate::common::run_on($crate::common::Backend::Redis, body);
+            }
+        }
+    )*};
+}
+pub(crate) use every_backend;
