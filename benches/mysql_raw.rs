@@ -139,7 +139,8 @@ async fn main() {
     let elapsed = started.elapsed().as_secs_f64();
     let won = won.load(Ordering::Relaxed);
     println!(
-        "mysql_raw workers={workers} keys={keys} ran {elapsed:.2}s: {:.0} successful CAS/s, {} conflicts",
+        "mysql_raw workers={workers} keys={keys} ran {elapsed:.2}s: \
+         {:.0} successful CAS/s, {} conflicts",
         won as f64 / elapsed,
         lost.load(Ordering::Relaxed)
     );

@@ -584,3 +584,35 @@ async fn dropped_write_is_killed_and_its_locks_released() {
             .expect("the pool works");
     }
 }
+
+/// The pool keeps its connections: 100 operations one after another (through a counting
+/// proxy) open one or two connections (the driver returns a connection to its pool on a
+/// task of its own, so the very next checkout may not find it yet), not one per operation
+/// (the driver's default idle time of 0 s would close each connection as it is returned).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_mysql_url), ignore = "OPTIMIST_MYSQL_URL is not set")]
+async fn pooled_connections_are_reused() {
+    let Some(url) = common::env_url(VAR) else {
+        return;
+    };
+    let Some((proxy, through)) = common::proxy::proxied(&url) else {
+        return;
+    };
+    // TCP only: mysql_async would otherwise move a loopback connection to the Unix socket.
+    let through = format!("{through}?prefer_socket=false");
+    let (store, _cleanup) = fresh(&url, &through, "reuse", MysqlOptions::default()).await;
+    store.migrate().await.unwrap();
+    for i in 0..50u64 {
+        let v = store
+            .put(&format!("k{i}"), i, Expect::Absent)
+            .await
+            .unwrap()
+            .version;
+        assert_eq!(get_u64(&store, &format!("k{i}")).await, Some((i, v)));
+    }
+    let opened = proxy.accepted();
+    assert!(
+        opened <= 2,
+        "{opened} connections for 100 sequential operations"
+    );
+}

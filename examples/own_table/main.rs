@@ -4,7 +4,8 @@
 //! `tests/own_table.rs` runs the conformance kit against it.
 //!
 //! ```text
-//! OPTIMIST_PG_URL=postgres://postgres@127.0.0.1:5432/test cargo run --example own_table --features postgres
+//! OPTIMIST_PG_URL=postgres://postgres@127.0.0.1:5432/test \
+//!     cargo run --example own_table --features postgres
 //! ```
 
 mod accounts;

@@ -153,6 +153,9 @@ pub const MAX_KEY_LEN: usize = 3072;
 /// hundred placeholders (MariaDB takes 65,535) and its key list under 1 MiB.
 pub const MAX_COMMIT_KEYS: usize = 256;
 
+/// How long a pooled connection may stay idle before the pool closes it.
+const IDLE_CONNECTION_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A [`VersionedStore`] in a MariaDB table, shared by every process that uses the same
 /// table. Cheap to clone (the pool is shared).
 ///
@@ -230,6 +233,11 @@ impl MysqlStore {
             .pool_opts(
                 PoolOpts::default()
                     .with_constraints(constraints)
+                    // Keep idle connections (up to max_size) for a minute: with the
+                    // driver's default of 0 s above a minimum of 0, every connection
+                    // would be closed when returned, and each operation would connect
+                    // and prepare its statements anew.
+                    .with_inactive_connection_ttl(IDLE_CONNECTION_TTL)
                     // The store leaves no session state behind: a connection that may
                     // hold any (a transaction, a running statement) is killed instead.
                     .with_reset_connection(false),
