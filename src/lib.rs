@@ -7,7 +7,8 @@ mod clock;
     feature = "sqlite",
     feature = "postgres",
     feature = "redis",
-    feature = "etcd"
+    feature = "etcd",
+    feature = "mysql"
 ))]
 mod codec;
 mod commit;
@@ -23,6 +24,8 @@ mod version;
 #[cfg(feature = "etcd")]
 pub mod etcd;
 pub mod http;
+#[cfg(feature = "mysql")]
+pub mod mysql;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "redis")]

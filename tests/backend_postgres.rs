@@ -14,11 +14,13 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use common::commits;
 use common::postgres::{Cleanup, admin, fresh, get_u64, source_of};
 use optimist::postgres::{MAX_KEY_LEN, PostgresError, PostgresOptions, PostgresStore};
 use optimist::testkit::{run_all, unique_prefix};
 use optimist::{
-    ConflictKind, Expect, RetryPolicy, StoreError, Versioned, VersionedStore, update_with,
+    ConflictKind, Expect, ListRequest, RetryPolicy, StoreError, Versioned, VersionedStore,
+    update_with,
 };
 use tokio::time::Instant;
 
@@ -92,6 +94,144 @@ async fn passes_the_kit_for_json_and_strings() {
     let store = Arc::new(store);
     run_all::<serde_json::Value, _>(&store, &unique_prefix("pg-json")).await;
     run_all::<String, _>(&store, &unique_prefix("pg-string")).await;
+}
+
+// --- multi-key commits and listing -----------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
+async fn commit_is_all_or_nothing_and_names_every_failed_key() {
+    let Some(url) = common::env_url(VAR) else {
+        return;
+    };
+    let (store, _cleanup) = fresh(&url, &url, "commit", PostgresOptions::default()).await;
+    assert_eq!(
+        VersionedStore::<u64>::capabilities(&store).max_commit_keys,
+        optimist::postgres::MAX_COMMIT_KEYS
+    );
+    commits::commit_is_all_or_nothing(&store, "c/").await;
+}
+
+/// Two tasks commit overlapping key sets in opposite orders, 200 rounds each, next to
+/// single-key writes: none deadlocks (a commit runs once: a deadlock PostgreSQL detected
+/// would be an error), none is lost or half applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
+async fn overlapping_commits_in_opposite_orders_never_deadlock() {
+    let Some(url) = common::env_url(VAR) else {
+        return;
+    };
+    let options = PostgresOptions::default().commit_attempts(1);
+    let (store, _cleanup) = fresh(&url, &url, "deadlock", options).await;
+    commits::overlapping_commits_finish(&Arc::new(store), "d/", 200).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
+async fn readers_never_see_half_a_commit() {
+    let Some(url) = common::env_url(VAR) else {
+        return;
+    };
+    let (store, _cleanup) = fresh(&url, &url, "visible", PostgresOptions::default()).await;
+    commits::readers_never_see_half_a_commit(&Arc::new(store), "v/", 150).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
+async fn listing_pages_and_prefix_edges_match_the_model() {
+    let Some(url) = common::env_url(VAR) else {
+        return;
+    };
+    let (store, _cleanup) = fresh(&url, &url, "list", PostgresOptions::default()).await;
+    commits::list_matches_the_model(&store, "").await;
+    commits::list_matches_the_model(&store, "n/%_\\/").await;
+}
+
+/// A page of a prefix is an index range scan that reads the page's rows only: with 20,000
+/// keys outside the prefix, listing 3 keys fetches at most those rows and never scans the
+/// table (the table's statistics, once the store's connection reported them, say so).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
+async fn listing_reads_only_the_page_through_the_index() {
+    let Some(url) = common::env_url(VAR) else {
+        return;
+    };
+    let (store, _cleanup) = fresh(&url, &url, "listidx", PostgresOptions::default()).await;
+    store.migrate().await.unwrap();
+    let admin = admin(&url).await;
+    let table = store.table().to_owned();
+    admin
+        .batch_execute(&format!(
+            "INSERT INTO \"{table}\" SELECT 'z/' || i, i, '\\x30', now() \
+             FROM generate_series(1, 20000) i; \
+             INSERT INTO \"{table}\" SELECT 'a/' || i, i, '\\x30', now() \
+             FROM generate_series(1, 20000) i; \
+             INSERT INTO \"{table}\" SELECT 'm/' || i, i + 1, '\\x30', now() \
+             FROM generate_series(0, 4) i; ANALYZE \"{table}\";"
+        ))
+        .await
+        .unwrap();
+    let stats = format!(
+        "SELECT seq_scan, idx_scan, idx_tup_fetch, n_tup_ins FROM pg_stat_user_tables \
+         WHERE relname = '{table}'"
+    );
+    let snapshot = || async {
+        admin
+            .batch_execute("SELECT pg_stat_clear_snapshot()")
+            .await
+            .unwrap();
+        let row = admin.query_one(&stats, &[]).await.unwrap();
+        let n = |i| row.get::<_, i64>(i);
+        (n(0), n(1), n(2), n(3))
+    };
+    // The writers' backends report their statistics (all at once) when idle: once the
+    // inserts are counted, whatever else they did is too.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let before = loop {
+        let now = snapshot().await;
+        if now.3 == 40_005 {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the insert statistics never arrived: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // A store of its own, so its connection does nothing but list.
+    let lister = PostgresStore::connect(&url, store.options().clone())
+        .await
+        .unwrap();
+    let mut listed = 0;
+    for request in [
+        ListRequest::prefix("m/").limit(3),
+        ListRequest::prefix("m/").limit(3).after("m/2"),
+    ] {
+        let page = VersionedStore::<u64>::list(&lister, request).await.unwrap();
+        listed += page.entries.len() as i64;
+    }
+    assert_eq!(listed, 5);
+    // Its connection closing makes its backend report at once.
+    drop(lister);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let after = loop {
+        let now = snapshot().await;
+        if now.1 >= before.1 + 2 {
+            break now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the listing statistics never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(after.0, before.0, "a listing scanned the whole table");
+    assert_eq!(after.1, before.1 + 2, "one index scan per page");
+    assert!(
+        after.2 - before.2 <= listed,
+        "the pages fetched {} rows for {listed} keys",
+        after.2 - before.2
+    );
 }
 
 // --- races, durability, no ABA ----------------------------------------------------------------

@@ -19,7 +19,9 @@ use std::time::Duration;
 use common::postgres::{Cleanup, admin, get_u64, source_of};
 use common::proxy::{Mode, Proxy, proxied};
 use optimist::postgres::{PostgresError, PostgresOptions, PostgresStore};
-use optimist::{Expect, RetryPolicy, StoreError, Version, Versioned, VersionedStore, update_with};
+use optimist::{
+    Commit, Expect, RetryPolicy, StoreError, Version, Versioned, VersionedStore, update_with,
+};
 use tokio::time::Instant;
 
 const VAR: &str = "OPTIMIST_PG_URL";
@@ -514,4 +516,215 @@ async fn slow_server_against_the_statement_timeout_then_the_store_recovers() {
         .version;
     assert_eq!(get_u64(&store, "k").await, Some((6, v3)));
     store.put("new", 7u64, Expect::Absent).await.unwrap();
+}
+
+/// Makes every `COMMIT` that wrote to `store`'s table sleep on the server for `delay`
+/// seconds: a deferred constraint trigger calling `pg_sleep`, which runs inside `COMMIT`.
+async fn slow_commits(url: &str, store: &PostgresStore, delay: f64) -> Cleanup {
+    let function = common::unique_name("optimist_slow_commit");
+    let sql = format!(
+        "CREATE FUNCTION \"{function}\"() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN PERFORM pg_sleep({delay}); RETURN NULL; END $$;
+         CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT OR UPDATE OR DELETE ON \"{table}\"
+           DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION \"{function}\"();",
+        table = store.table()
+    );
+    admin(url)
+        .await
+        .batch_execute(&sql)
+        .await
+        .expect("install the slow-commit trigger");
+    Cleanup::running(
+        url,
+        format!(
+            "DROP TRIGGER IF EXISTS slow_commit ON \"{table}\"; \
+             DROP FUNCTION IF EXISTS \"{function}\"();",
+            table = store.table()
+        ),
+    )
+}
+
+/// Waits until a backend of `application_name` runs `COMMIT` (sleeping in the trigger), and
+/// returns its pid.
+async fn committing(admin: &tokio_postgres::Client, application_name: &str) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let row = admin
+            .query_opt(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = $1 \
+                 AND query = 'COMMIT' AND wait_event = 'PgSleep' LIMIT 1",
+                &[&application_name],
+            )
+            .await
+            .expect("pg_stat_activity");
+        if let Some(row) = row {
+            return row.get(0);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no COMMIT of {application_name} started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The three keys of the commit in the tests below, as (value, version) each.
+async fn commit_state(store: &PostgresStore) -> [Option<(u64, Version)>; 3] {
+    [
+        get_u64(store, "a").await,
+        get_u64(store, "b").await,
+        get_u64(store, "c").await,
+    ]
+}
+
+/// A commit of three keys (update a, update b, create c) whose connection is lost at each
+/// stage: before `COMMIT` (the server rolls back: Unavailable, nothing written), while
+/// `COMMIT` runs and the server is killed under it (Indeterminate; it did not apply), and
+/// after `COMMIT` ran but its reply was cut (Indeterminate; it applied). In every case the
+/// stored state is all of the commit or none of it, and the store works afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(optimist_pg_url), ignore = "OPTIMIST_PG_URL is not set")]
+async fn connection_lost_mid_commit_is_indeterminate_and_all_or_nothing() {
+    let Some(url) = common::env_url(VAR) else {
+        return;
+    };
+    for _round in 0..common::proxy::fault_rounds() {
+        let Some((proxy, through)) = proxied(&url) else {
+            return;
+        };
+        let app = common::unique_name("optimist_commit_cut");
+        let options = PostgresOptions::default()
+            .max_size(2)
+            .statement_timeout(Duration::from_secs(20))
+            .application_name(&app);
+        let (store, _cleanup) =
+            fresh_migrated(&url, &through, "optimist_commit_cut", options).await;
+        let direct = PostgresStore::connect(&url, store.options().clone())
+            .await
+            .unwrap();
+        let observer = admin(&url).await;
+        let commit = |old: &[Option<(u64, Version)>; 3], n: u64| {
+            Commit::new()
+                .put("a", n, Expect::Version(old[0].unwrap().1))
+                .put("b", n, Expect::Version(old[1].unwrap().1))
+                .put("c", n, Expect::Absent)
+        };
+        let applied = |state: &[Option<(u64, Version)>; 3], n: u64| {
+            state.iter().all(|s| s.is_some_and(|s| s.0 == n))
+        };
+        store.put("a", 0u64, Expect::Absent).await.unwrap();
+        store.put("b", 0u64, Expect::Absent).await.unwrap();
+
+        // 1. Killed before COMMIT: blocked on a row lock the admin holds, then terminated.
+        let before = commit_state(&direct).await;
+        let mut locker = admin(&url).await;
+        let tx = locker.transaction().await.unwrap();
+        let lock = format!(
+            "SELECT 1 FROM \"{}\" WHERE key = 'b' FOR UPDATE",
+            store.table()
+        );
+        tx.query_one(&lock, &[]).await.unwrap();
+        let op = tokio::spawn({
+            let (store, c) = (store.clone(), commit(&before, 1));
+            async move { store.commit(c).await }
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let pid = loop {
+            assert!(
+                Instant::now() < deadline,
+                "the commit never waited for the row lock"
+            );
+            let row = observer
+                .query_opt(
+                    "SELECT pid FROM pg_stat_activity \
+                     WHERE application_name = $1 AND wait_event_type = 'Lock' LIMIT 1",
+                    &[&app],
+                )
+                .await
+                .unwrap();
+            if let Some(row) = row {
+                break row.get::<_, i32>(0);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        observer
+            .execute("SELECT pg_terminate_backend($1)", &[&pid])
+            .await
+            .unwrap();
+        let result = op.await.unwrap();
+        tx.rollback().await.unwrap();
+        let after = commit_state(&direct).await;
+        eprintln!("killed before COMMIT: {result:?}");
+        assert!(
+            matches!(result, Err(StoreError::Unavailable { .. })),
+            "a commit that never reached COMMIT is known not to have applied: {result:?}"
+        );
+        assert_eq!(after, before, "nothing of it was written");
+
+        // 2. Killed while COMMIT runs (in the deferred trigger): the server aborts it.
+        let trigger = slow_commits(&url, &store, 30.0).await;
+        let op = tokio::spawn({
+            let (store, c) = (store.clone(), commit(&before, 2));
+            async move { store.commit(c).await }
+        });
+        let pid = committing(&observer, &app).await;
+        observer
+            .execute("SELECT pg_terminate_backend($1)", &[&pid])
+            .await
+            .unwrap();
+        let result = op.await.unwrap();
+        drop(trigger);
+        let after = commit_state(&direct).await;
+        eprintln!("killed during COMMIT: {result:?}");
+        assert!(
+            matches!(&result, Err(StoreError::Indeterminate { key, .. }) if key == "a"),
+            "{result:?}"
+        );
+        assert!(
+            after == before || applied(&after, 2),
+            "half a commit: {after:?}"
+        );
+        assert_eq!(after, before, "the terminated COMMIT did not apply");
+
+        // 3. COMMIT ran, its reply was cut by the proxy: it applied.
+        let trigger = slow_commits(&url, &store, 0.5).await;
+        let op = tokio::spawn({
+            let (store, c) = (store.clone(), commit(&before, 3));
+            async move { store.commit(c).await }
+        });
+        committing(&observer, &app).await;
+        proxy.set_mode(Mode::CutOnReply);
+        let result = op.await.unwrap();
+        proxy.set_mode(Mode::Forward);
+        drop(trigger);
+        let after = commit_state(&direct).await;
+        eprintln!("reply to COMMIT cut: {result:?}");
+        assert!(
+            matches!(&result, Err(StoreError::Indeterminate { key, .. }) if key == "a"),
+            "{result:?}"
+        );
+        assert!(
+            after == before || applied(&after, 3),
+            "half a commit: {after:?}"
+        );
+        assert!(applied(&after, 3), "the COMMIT ran to its end: {after:?}");
+        let versions: Vec<Version> = after.iter().map(|s| s.unwrap().1).collect();
+        assert!(versions[0] > before[0].unwrap().1 && versions[1] > before[1].unwrap().1);
+
+        // The store works again, through the same proxy.
+        let next = Commit::new()
+            .put("a", 4u64, Expect::Version(versions[0]))
+            .delete("c", Expect::Version(versions[2]));
+        let done = loop {
+            match store.commit(next.clone()).await {
+                Err(StoreError::Unavailable { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                other => break other,
+            }
+        };
+        done.expect("the store recovers");
+        assert_eq!(get_u64(&direct, "a").await.map(|s| s.0), Some(4));
+        assert_eq!(get_u64(&direct, "c").await, None);
+    }
 }

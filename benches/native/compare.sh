@@ -7,7 +7,10 @@
 #
 # Needs: PostgreSQL at $OPTIMIST_PG_URL (default postgres://postgres@127.0.0.1:5432/test)
 # with pgbench and psql, Redis at 127.0.0.1:6379 with redis-cli and redis-benchmark, etcd at
-# $OPTIMIST_ETCD_URL (default: the cluster of .ci/etcd-cluster.sh) next to `etcd_raw`.
+# $OPTIMIST_ETCD_URL (default: the cluster of .ci/etcd-cluster.sh) next to `etcd_raw`, MariaDB
+# at $OPTIMIST_MYSQL_URL (default mysql://root@127.0.0.1:3306/test). MariaDB's native side is
+# benches/mysql_raw.rs: the backend's transaction on a raw mysql_async connection per worker
+# (mysqlslap cannot carry the version read into the compare).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-10}
@@ -20,6 +23,9 @@ cargo build --release -q --features etcd --bench etcd_raw
 OPT=target/release/optimist
 RAW=$(ls -t target/release/deps/sqlite_raw-* | grep -v '\.d$' | head -n1)
 ETCD_RAW=$(ls -t target/release/deps/etcd_raw-* | grep -v '\.d$' | head -n1)
+MYSQL_URL=${OPTIMIST_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}
+cargo build --release -q --features mysql --bench mysql_raw
+RAW_MYSQL=$(ls -t target/release/deps/mysql_raw-* | grep -v '\.d$' | head -n1)
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
@@ -62,14 +68,19 @@ etcd_native() { # workers -> CAS/s
   "$ETCD_RAW" "$1" "$SECS" 1024 "$ETCD_URL" | sed -E 's/.*: ([0-9]+) successful.*/\1/'
 }
 
+mariadb_native() { # workers -> CAS/s
+  OPTIMIST_MYSQL_URL="$MYSQL_URL" "$RAW_MYSQL" "$1" "$SECS" 1024 | sed -E 's/.*: ([0-9]+) successful.*/\1/'
+}
+
 printf '%-10s %7s %14s %14s %7s\n' backend workers optimist native ratio
 for w in 1 8; do
-  for backend in sqlite postgres redis etcd; do
+  for backend in sqlite postgres redis etcd mariadb; do
     case $backend in
       sqlite)   o=$(ours "sqlite:$TMP/bench.db" "$w"); n=$(sqlite_native "$w") ;;
       postgres) o=$(ours "$PG_URL" "$w");             n=$(pg_native "$w") ;;
       redis)    o=$(ours "$REDIS_URL" "$w");          n=$(redis_native "$w") ;;
       etcd)     o=$(ours "$ETCD_URL" "$w");           n=$(etcd_native "$w") ;;
+      mariadb)  o=$(ours "$MYSQL_URL" "$w");          n=$(mariadb_native "$w") ;;
     esac
     printf '%-10s %7s %14s %14s %7.2f\n' "$backend" "$w" "$o" "$n" "$(python3 -c "print($o / $n)")"
   done

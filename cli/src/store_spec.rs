@@ -1,11 +1,12 @@
 //! `--store`: which backend to open, from `memory`, `sqlite:PATH`, `postgres://...`,
-//! `redis://...` or `etcd://HOST:PORT[,HOST:PORT...]`.
+//! `redis://...`, `etcd://HOST:PORT[,HOST:PORT...]` or `mysql://...` (MariaDB).
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
 use optimist::etcd::{EtcdOptions, EtcdStore};
+use optimist::mysql::{MysqlOptions, MysqlStore};
 use optimist::postgres::{PostgresOptions, PostgresStore};
 use optimist::redis::{RedisOptions, RedisStore};
 use optimist::sqlite::{SqliteOptions, SqliteStore};
@@ -26,6 +27,8 @@ pub enum StoreSpec {
     Redis(String),
     /// An etcd cluster: `etcd://` and its members' client endpoints.
     Etcd(String),
+    /// A MariaDB connection URL (`mysql://` or `mariadb://`).
+    Mysql(String),
 }
 
 /// Why `--store` could not be used.
@@ -33,8 +36,8 @@ pub enum StoreSpec {
 pub enum StoreSpecError {
     /// Not one of the known forms.
     #[error(
-        "unknown store {0:?}: use memory, sqlite:PATH, postgres://USER@HOST/DB, redis://HOST:PORT \
-         or etcd://HOST:PORT[,HOST:PORT...]"
+        "unknown store {0:?}: use memory, sqlite:PATH, postgres://USER@HOST/DB, redis://HOST:PORT, \
+         etcd://HOST:PORT[,HOST:PORT...] or mysql://USER@HOST:PORT/DB"
     )]
     Unknown(String),
     /// The backend could not be opened or reached.
@@ -61,6 +64,11 @@ impl FromStr for StoreSpec {
             Ok(StoreSpec::Redis(s.to_owned()))
         } else if s.starts_with("etcd://") {
             Ok(StoreSpec::Etcd(s.to_owned()))
+        } else if s.starts_with("mysql://") {
+            Ok(StoreSpec::Mysql(s.to_owned()))
+        } else if let Some(rest) = s.strip_prefix("mariadb://") {
+            // mysql_async knows the scheme as mysql://.
+            Ok(StoreSpec::Mysql(format!("mysql://{rest}")))
         } else {
             Err(StoreSpecError::Unknown(s.to_owned()))
         }
@@ -76,6 +84,7 @@ impl fmt::Display for StoreSpec {
             StoreSpec::Postgres(_) => f.write_str("postgres"),
             StoreSpec::Redis(_) => f.write_str("redis"),
             StoreSpec::Etcd(_) => f.write_str("etcd"),
+            StoreSpec::Mysql(_) => f.write_str("mysql"),
         }
     }
 }
@@ -90,8 +99,8 @@ impl StoreSpec {
         self.open_in(None).await
     }
 
-    /// Opens the backend for values of type `V`; `namespace` names the SQLite or
-    /// PostgreSQL table, the Redis key prefix, or the etcd key prefix `{namespace}/` (the
+    /// Opens the backend for values of type `V`; `namespace` names the SQLite, PostgreSQL
+    /// or MariaDB table, the Redis key prefix, or the etcd key prefix `{namespace}/` (the
     /// backend checks it; the memory store ignores it). `None`: each backend's default.
     pub async fn open_in<V>(
         &self,
@@ -147,6 +156,20 @@ impl StoreSpec {
                     .await
                     .map(|s| Arc::new(s) as SharedStore<V>)
             }
+            StoreSpec::Mysql(url) => {
+                let mut options = MysqlOptions::default();
+                if let Some(table) = namespace {
+                    options = options.table(table);
+                }
+                match MysqlStore::connect(url, options).await {
+                    // As for PostgreSQL: fail at start-up if the server is not there.
+                    Ok(store) => store
+                        .migrate()
+                        .await
+                        .map(|()| Arc::new(store) as SharedStore<V>),
+                    Err(e) => Err(e),
+                }
+            }
         };
         opened.map_err(|source| StoreSpecError::Open {
             backend: self.backend_name(),
@@ -161,6 +184,7 @@ impl StoreSpec {
             StoreSpec::Postgres(_) => "PostgreSQL",
             StoreSpec::Redis(_) => "Redis",
             StoreSpec::Etcd(_) => "etcd",
+            StoreSpec::Mysql(_) => "MariaDB",
         }
     }
 }
@@ -190,13 +214,25 @@ mod tests {
                 .unwrap(),
             StoreSpec::Etcd("etcd://127.0.0.1:2379,127.0.0.1:22379".into())
         );
+        assert_eq!(
+            "mysql://root@127.0.0.1:3306/test"
+                .parse::<StoreSpec>()
+                .unwrap(),
+            StoreSpec::Mysql("mysql://root@127.0.0.1:3306/test".into())
+        );
+        assert_eq!(
+            "mariadb://root@h/db".parse::<StoreSpec>().unwrap(),
+            StoreSpec::Mysql("mysql://root@h/db".into())
+        );
         assert!("sqlite:".parse::<StoreSpec>().is_err());
-        assert!("mysql://x".parse::<StoreSpec>().is_err());
+        assert!("mysqlx://x".parse::<StoreSpec>().is_err());
     }
 
     #[test]
     fn display_hides_credentials() {
-        let spec: StoreSpec = "postgres://u:secret@h/db".parse().unwrap();
-        assert!(!spec.to_string().contains("secret"));
+        for url in ["postgres://u:secret@h/db", "mysql://u:secret@h/db"] {
+            let spec: StoreSpec = url.parse().unwrap();
+            assert!(!spec.to_string().contains("secret"));
+        }
     }
 }

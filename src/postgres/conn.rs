@@ -19,6 +19,9 @@ use crate::StoreError;
 pub(crate) struct Conn {
     obj: Option<Object>,
     busy: bool,
+    /// Inside `BEGIN ... COMMIT/ROLLBACK`: the connection stays busy between statements, so
+    /// a transaction left open is never returned to the pool.
+    in_transaction: bool,
     cancel_timeout: Duration,
 }
 
@@ -40,7 +43,7 @@ pub(crate) enum Cause {
 }
 
 impl Cause {
-    fn into_source(self) -> PostgresError {
+    pub(crate) fn into_source(self) -> PostgresError {
         match self {
             Cause::Sql(e) => PostgresError::Sql(e),
             Cause::Lost(e) => e,
@@ -78,6 +81,7 @@ impl Conn {
         Self {
             obj: Some(obj),
             busy: false,
+            in_transaction: false,
             cancel_timeout,
         }
     }
@@ -101,9 +105,9 @@ impl Conn {
     }
 
     /// Marks the connection idle again: the statement has completed (or the server refused
-    /// it), so the connection can go back to the pool.
+    /// it), so the connection can go back to the pool — unless a transaction is open on it.
     pub(crate) fn idle(&mut self) {
-        self.busy = false;
+        self.busy = self.in_transaction;
     }
 
     /// Prepares `sql` (cached per connection) and runs it with `params` within `timeout`,
@@ -114,6 +118,53 @@ impl Conn {
         params: &[&(dyn ToSql + Sync)],
         timeout: Duration,
     ) -> Result<Option<Row>, Fail> {
+        let mut rows = self.query(sql, params, timeout).await?;
+        Ok(rows.pop())
+    }
+
+    /// Runs a statement without parameters and without preparing it (`BEGIN`, `COMMIT`,
+    /// `ROLLBACK`) within `timeout`.
+    pub(crate) async fn simple(&mut self, sql: &str, timeout: Duration) -> Result<(), Fail> {
+        if self.client().is_closed() {
+            self.discard();
+            return Err(Fail::NotSent(Cause::Lost(PostgresError::ConnectionClosed)));
+        }
+        self.busy();
+        match tokio::time::timeout(timeout, self.client().batch_execute(sql)).await {
+            Ok(Ok(())) => {
+                self.idle();
+                Ok(())
+            }
+            Ok(Err(e)) => Err(Fail::Sent(self.failed(e))),
+            Err(_) => {
+                self.discard();
+                Err(Fail::Sent(Cause::Timeout(timeout)))
+            }
+        }
+    }
+
+    /// Opens a transaction: until [`Conn::end_transaction`], the connection counts as busy
+    /// (dropping the guard closes it, which makes the server roll the transaction back).
+    pub(crate) async fn begin(&mut self, timeout: Duration) -> Result<(), Fail> {
+        self.in_transaction = true;
+        self.simple("BEGIN", timeout).await
+    }
+
+    /// The transaction ended (committed or rolled back): the connection may go back to the
+    /// pool.
+    pub(crate) fn end_transaction(&mut self) {
+        self.in_transaction = false;
+        self.busy = false;
+    }
+
+    /// Prepares `sql` (cached per connection) and runs it with `params` within `timeout`,
+    /// returning its rows.
+    pub(crate) async fn query(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        timeout: Duration,
+    ) -> Result<Vec<Row>, Fail> {
         let deadline = Instant::now() + timeout;
         if self.client().is_closed() {
             self.discard();
@@ -129,10 +180,10 @@ impl Conn {
                 return Err(Fail::NotSent(Cause::Timeout(timeout)));
             }
         };
-        match timeout_at(deadline, self.client().query_opt(&statement, params)).await {
-            Ok(Ok(row)) => {
+        match timeout_at(deadline, self.client().query(&statement, params)).await {
+            Ok(Ok(rows)) => {
                 self.idle();
-                Ok(row)
+                Ok(rows)
             }
             Ok(Err(e)) => Err(Fail::Sent(self.failed(e))),
             Err(_) => {
@@ -157,6 +208,7 @@ impl Conn {
     /// Closes the connection instead of returning it to the pool; if a statement may still
     /// be running on it, asks the server (on a separate connection) to cancel it.
     pub(crate) fn discard(&mut self) {
+        self.in_transaction = false;
         let Some(obj) = self.obj.take() else { return };
         let client = Object::take(obj);
         if std::mem::take(&mut self.busy) && !client.is_closed() {

@@ -16,6 +16,7 @@ use std::time::Duration;
 /// | [`statement_timeout`](Self::statement_timeout) | 5 s | one statement, measured on the client |
 /// | [`application_name`](Self::application_name) | from the URL, else none | what `pg_stat_activity` shows |
 /// | [`create_schema`](Self::create_schema) | `true` | whether the first operation creates the table and sequence |
+/// | [`commit_attempts`](Self::commit_attempts) | 3 | runs of a multi-key commit that PostgreSQL aborted with a deadlock or serialization failure |
 ///
 /// ```
 /// use std::time::Duration;
@@ -38,6 +39,7 @@ pub struct PostgresOptions {
     pub(crate) statement_timeout: Duration,
     pub(crate) application_name: Option<String>,
     pub(crate) create_schema: bool,
+    pub(crate) commit_attempts: u32,
 }
 
 impl Default for PostgresOptions {
@@ -50,6 +52,7 @@ impl Default for PostgresOptions {
             statement_timeout: Duration::from_secs(5),
             application_name: None,
             create_schema: true,
+            commit_attempts: 3,
         }
     }
 }
@@ -148,6 +151,21 @@ impl PostgresOptions {
     /// ```
     pub fn create_schema(mut self, create: bool) -> Self {
         self.create_schema = create;
+        self
+    }
+
+    /// How many times a multi-key commit runs when PostgreSQL aborts its transaction with a
+    /// deadlock (`40P01`) or a serialization failure (`40001`) before anything was committed
+    /// (at least 1; default 3). The last such error is returned as
+    /// [`StoreError::Backend`](crate::StoreError::Backend). The store's own operations never
+    /// deadlock each other (they lock in one order); other clients of the table can.
+    ///
+    /// ```
+    /// let options = optimist::postgres::PostgresOptions::default().commit_attempts(5);
+    /// # let _ = options;
+    /// ```
+    pub fn commit_attempts(mut self, attempts: u32) -> Self {
+        self.commit_attempts = attempts.max(1);
         self
     }
 

@@ -65,6 +65,33 @@ pub(crate) struct Sql {
     pub(crate) update_versions: String,
     pub(crate) delete_any: String,
     pub(crate) delete_versions: String,
+    /// Commit step 1: the per-key advisory locks of the commit's keys (`$1 TEXT[]`), taken
+    /// in ascending `hashtext` order.
+    pub(crate) lock_keys: String,
+    /// Commit step 2: the existing rows of the commit's keys, locked in key order.
+    pub(crate) lock_rows: String,
+    /// Commit step 3: every delete, update and insert of the commit in one statement.
+    pub(crate) commit_write: String,
+    /// Listing, by [`ListShape::index`].
+    list: [String; 8],
+}
+
+/// Which of the eight listing statements a page needs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ListShape {
+    /// The lower bound `$1` is inclusive (`key >= $1`: the prefix) rather than exclusive
+    /// (`key > $1`: the cursor).
+    pub(crate) inclusive: bool,
+    /// There is an upper bound `key < $2` (the prefix's successor).
+    pub(crate) bounded: bool,
+    /// The values are wanted too.
+    pub(crate) values: bool,
+}
+
+impl ListShape {
+    fn index(self) -> usize {
+        usize::from(self.inclusive) | usize::from(self.bounded) << 1 | usize::from(self.values) << 2
+    }
 }
 
 /// Takes the advisory lock that serializes schema creation, per table name, until the end of
@@ -127,8 +154,58 @@ impl Sql {
             delete_versions: format!(
                 "DELETE FROM {t} WHERE key = $1 AND version = ANY($2) RETURNING version"
             ),
+            // PostgreSQL evaluates a volatile output expression after the ORDER BY sort
+            // (since 9.6), so the locks are taken in ascending hash order; two keys with the
+            // same hash share one lock, taken once.
+            lock_keys: format!(
+                "SELECT pg_advisory_xact_lock({KEY_LOCK_CLASS}, h) \
+                 FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest($1::text[]) AS k) AS s \
+                 ORDER BY h"
+            ),
+            lock_rows: format!(
+                "SELECT key, version FROM {t} WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE"
+            ),
+            // $1 keys to delete; $2/$3 keys and data of existing rows to update; $4/$5 keys
+            // and data of absent keys to insert. The three sets are disjoint.
+            commit_write: format!(
+                "WITH del AS (DELETE FROM {t} WHERE key = ANY($1::text[])), \
+                 upd AS (UPDATE {t} SET version = {next}, data = u.d, \
+                 modified = clock_timestamp() \
+                 FROM unnest($2::text[], $3::bytea[]) AS u(k, d) WHERE {t}.key = u.k \
+                 RETURNING {t}.key, {t}.version, {t}.modified), \
+                 ins AS (INSERT INTO {t} (key, version, data, modified) \
+                 SELECT k, {next}, d, clock_timestamp() \
+                 FROM unnest($4::text[], $5::bytea[]) AS n(k, d) \
+                 RETURNING key, version, modified) \
+                 SELECT key, version, modified FROM upd \
+                 UNION ALL SELECT key, version, modified FROM ins"
+            ),
+            list: std::array::from_fn(|i| list_sql(&t, i & 1 != 0, i & 2 != 0, i & 4 != 0)),
         }
     }
+
+    /// The listing statement of `shape`: `$1` the lower bound, `$2` the upper bound (when
+    /// bounded), then the limit (`$2` or `$3`).
+    pub(crate) fn list(&self, shape: ListShape) -> &str {
+        &self.list[shape.index()]
+    }
+}
+
+/// `SELECT key, version, modified[, data] FROM t WHERE key >[=] $1 [AND key < $2] ORDER BY
+/// key LIMIT $n`: a range scan of the primary key, which is in byte order (`COLLATE "C"`).
+fn list_sql(t: &str, inclusive: bool, bounded: bool, values: bool) -> String {
+    let columns = if values {
+        "key, version, modified, data"
+    } else {
+        "key, version, modified"
+    };
+    let lower = if inclusive { ">=" } else { ">" };
+    let (upper, limit) = if bounded {
+        (" AND key < $2", "$3")
+    } else {
+        ("", "$2")
+    };
+    format!("SELECT {columns} FROM {t} WHERE key {lower} $1{upper} ORDER BY key LIMIT {limit}")
 }
 
 #[cfg(test)]

@@ -1,11 +1,15 @@
 //! Helpers shared by the backend tests.
 #![allow(dead_code)]
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub mod commits;
 #[cfg(feature = "etcd")]
 pub mod etcd;
 #[cfg(any(feature = "axum", feature = "actix"))]
 pub mod guarded_api;
 pub mod http_client;
+#[cfg(feature = "mysql")]
+pub mod mysql;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod proxy;

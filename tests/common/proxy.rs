@@ -60,6 +60,8 @@ struct Shared {
     conns: Mutex<Vec<TcpStream>>,
     accepted: AtomicUsize,
     cuts: AtomicUsize,
+    /// One shot, see [`Proxy::cut_reply_to`]: the bytes of a request whose reply is cut.
+    reply_trigger: Mutex<Option<Vec<u8>>>,
 }
 
 impl Shared {
@@ -98,6 +100,7 @@ impl Proxy {
             conns: Mutex::new(Vec::new()),
             accepted: AtomicUsize::new(0),
             cuts: AtomicUsize::new(0),
+            reply_trigger: Mutex::new(None),
         });
         let acceptor = std::thread::spawn({
             let shared = Arc::clone(&shared);
@@ -131,7 +134,16 @@ impl Proxy {
         self.shared.accepted.load(Ordering::SeqCst)
     }
 
-    /// How many connections [`Mode::CutOnReply`] cut so far.
+    /// Once: the next request (one read from the client) containing `pattern` is relayed to
+    /// the server, and the connection it came on is cut as soon as the server answers it
+    /// (counted in [`cuts`](Self::cuts)). The request is carried out; the client never hears
+    /// of it. Other connections and requests are relayed as usual.
+    pub fn cut_reply_to(&self, pattern: &[u8]) {
+        *self.shared.reply_trigger.lock().unwrap() = Some(pattern.to_vec());
+    }
+
+    /// How many connections [`Mode::CutOnReply`] and [`cut_reply_to`](Self::cut_reply_to)
+    /// cut so far.
     pub fn cuts(&self) -> usize {
         self.shared.cuts.load(Ordering::SeqCst)
     }
@@ -182,13 +194,15 @@ fn accept_loop(listener: &TcpListener, target: SocketAddr, shared: &Arc<Shared>)
                     conns.push(client.try_clone().unwrap());
                     conns.push(server.try_clone().unwrap());
                 }
+                let armed = Arc::new(AtomicBool::new(false));
                 pipe(
                     client.try_clone().unwrap(),
                     server.try_clone().unwrap(),
                     false,
                     Arc::clone(shared),
+                    Arc::clone(&armed),
                 );
-                pipe(server, client, true, Arc::clone(shared));
+                pipe(server, client, true, Arc::clone(shared), armed);
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 std::thread::sleep(Duration::from_millis(2));
@@ -200,8 +214,15 @@ fn accept_loop(listener: &TcpListener, target: SocketAddr, shared: &Arc<Shared>)
 }
 
 /// Copies `from` into `to` on a thread of its own until either side closes. `reply` marks
-/// the server -> client direction, which [`Mode::CutOnReply`] cuts.
-fn pipe(mut from: TcpStream, mut to: TcpStream, reply: bool, shared: Arc<Shared>) {
+/// the server -> client direction, which [`Mode::CutOnReply`] cuts, and which `armed` (set
+/// by the other direction on a request matching [`Proxy::cut_reply_to`]) cuts.
+fn pipe(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    reply: bool,
+    shared: Arc<Shared>,
+    armed: Arc<AtomicBool>,
+) {
     let epoch = shared.epoch.load(Ordering::SeqCst);
     std::thread::spawn(move || {
         let mut buf = [0u8; 16 * 1024];
@@ -210,6 +231,20 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, reply: bool, shared: Arc<Shared>
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
+            if reply && armed.load(Ordering::SeqCst) {
+                shared.cuts.fetch_add(1, Ordering::SeqCst);
+                break 'relay;
+            }
+            if !reply {
+                let mut trigger = shared.reply_trigger.lock().unwrap();
+                let hit = trigger
+                    .as_deref()
+                    .is_some_and(|p| buf[..n].windows(p.len()).any(|w| w == p));
+                if hit {
+                    *trigger = None;
+                    armed.store(true, Ordering::SeqCst);
+                }
+            }
             loop {
                 match shared.mode() {
                     Mode::Forward => break,
