@@ -1,7 +1,8 @@
 //! The history checker (`optimist::testkit::History`): concurrent histories of random
-//! reads and writes, checked for linearizability per key, on the memory store from real OS
-//! threads, on SQLite, PostgreSQL and Redis (when `OPTIMIST_PG_URL` / `OPTIMIST_REDIS_URL`
-//! are set), and on deliberately broken stores, which it must reject.
+//! reads, writes and multi-key commits, checked for linearizability (per key, or as a whole
+//! when commits are in them), on the memory store from real OS threads, on SQLite,
+//! PostgreSQL and Redis (when `OPTIMIST_PG_URL` / `OPTIMIST_REDIS_URL` are set), and on
+//! deliberately broken stores, which it must reject.
 //!
 //! Long mode: `OPTIMIST_LONG=1 cargo test --all-features --test history -- --nocapture`
 //! (100 times the histories). Every test prints what it checked.
@@ -19,7 +20,8 @@ use std::task::{Context, Poll};
 use futures_util::future::join_all;
 use optimist::testkit::{History, HistoryReport, HistoryViolation, linearizable_history};
 use optimist::{
-    BoxError, Conflict, Expect, MemoryStore, Meta, StoreError, Version, Versioned, VersionedStore,
+    Applied, BoxError, Capabilities, Commit, CommitConflict, Conflict, Expect, MemoryStore, Meta,
+    Op, StoreError, Version, Versioned, VersionedStore,
 };
 use parking_lot::Mutex;
 use rand::Rng;
@@ -35,20 +37,7 @@ fn scaled(n: usize) -> usize {
 }
 
 fn print(what: &str, report: &HistoryReport, started: std::time::Instant) {
-    eprintln!(
-        "{what}: {} per-key histories, {} operations ({} reads, {} writes, {} conflicts, \
-         {} maybe applied, {} concurrent, {} left out; at most {} per history) in {:.2?}",
-        report.histories,
-        report.ops,
-        report.reads,
-        report.writes,
-        report.conflicts,
-        report.maybe_applied,
-        report.concurrent,
-        report.left_out,
-        report.max_ops_per_history,
-        started.elapsed()
-    );
+    eprintln!("{what}: {report} in {:.2?}", started.elapsed());
 }
 
 // --- the memory store -----------------------------------------------------------------------
@@ -102,7 +91,8 @@ async fn memory_store_kit_function_from_concurrent_tasks() {
         .map(|t| {
             let store = Arc::clone(&store);
             tokio::spawn(async move {
-                linearizable_history::<String, _>(&store, &format!("t{t}/"), 4, scaled(60), 2).await
+                linearizable_history::<String, _>(&*store, &format!("t{t}/"), 4, scaled(60), 2)
+                    .await
             })
         })
         .collect();
@@ -111,8 +101,16 @@ async fn memory_store_kit_function_from_concurrent_tasks() {
         report.merge(&task.await.expect("no history was rejected"));
     }
     print("memory store, 4 tasks", &report, started);
-    assert_eq!(report.ops, 4 * 4 * scaled(60) as u64);
-    assert!(report.histories >= 4 * 10);
+    // The memory store supports commits, so the histories hold some, each using up an
+    // operation of two keys: fewer operations than asked for run, but at least half.
+    let asked = 4 * 4 * scaled(60) as u64;
+    assert!(
+        report.ops <= asked && report.ops >= asked / 2,
+        "{} of {asked}",
+        report.ops
+    );
+    assert!(report.commits > 0);
+    assert!(report.histories >= 4 * 5);
     assert!(report.max_ops_per_history <= optimist::testkit::MAX_OPS_PER_KEY as u64);
 }
 
@@ -135,6 +133,11 @@ enum Bug {
     VersionReuse,
     /// Writes sometimes apply and then report `Unavailable` ("nothing was sent").
     LyingUnavailable,
+    /// Commits check every expectation, then write their keys one at a time, yielding in
+    /// between: a reader can see half of a commit.
+    TornCommit,
+    /// A refused commit names only its first failed key.
+    HidesFailedKeys,
 }
 
 /// A one-mutex store that yields before and after each operation's critical section, so
@@ -218,6 +221,26 @@ impl ToyStore {
         Ok(current)
     }
 
+    /// Applies one operation of a commit whose expectations all held.
+    fn apply(&self, toy: &mut Toy, op: &Op<u64>) -> Applied {
+        let current = toy.map.get(op.key()).map(|c| c.0);
+        match op {
+            Op::Put { key, value, .. } => {
+                let version = self.next_version(toy, key);
+                toy.map.insert(key.clone(), (version, *value));
+                Applied::Put(written(version))
+            }
+            Op::Delete { key, .. } => {
+                toy.map.remove(key);
+                if self.bug == Bug::VersionReuse {
+                    toy.per_key.remove(key);
+                }
+                Applied::Deleted(current)
+            }
+            Op::Check { .. } => Applied::Checked(current),
+        }
+    }
+
     /// The outcome reported for a write, after the `Indeterminate` and `LyingUnavailable`
     /// bugs had their say.
     async fn report<T>(
@@ -275,6 +298,44 @@ impl VersionedStore<u64> for ToyStore {
         Yield::maybe().await;
         r
     }
+
+    async fn commit(&self, commit: Commit<u64>) -> Result<Vec<Applied>, StoreError> {
+        commit.validate(8)?;
+        Yield::maybe().await;
+        let ops = commit.into_ops();
+        let mut failed: Vec<Conflict> = {
+            let toy = self.state.lock();
+            ops.iter()
+                .filter_map(|op| {
+                    let current = toy.map.get(op.key()).map(|c| c.0);
+                    (!op.expect().admits(current))
+                        .then(|| Conflict::new(op.key(), op.expect().clone(), current))
+                })
+                .collect()
+        };
+        if !failed.is_empty() {
+            if self.bug == Bug::HidesFailedKeys {
+                failed.truncate(1);
+            }
+            return Err(CommitConflict::new(failed).into());
+        }
+        let mut applied = Vec::with_capacity(ops.len());
+        if self.bug == Bug::TornCommit {
+            for op in &ops {
+                applied.push(self.apply(&mut self.state.lock(), op));
+                Yield::twice().await;
+            }
+        } else {
+            let mut toy = self.state.lock();
+            applied.extend(ops.iter().map(|op| self.apply(&mut toy, op)));
+        }
+        Yield::maybe().await;
+        Ok(applied)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none().with_commit(8)
+    }
 }
 
 /// Returns `Pending` a given number of times (waking itself), so joined futures take turns.
@@ -309,6 +370,18 @@ fn toy_histories(bug: Bug, rounds: usize) -> Result<HistoryReport, HistoryViolat
         let store = ToyStore::new(bug);
         let history = History::new("toy/", 1);
         futures_executor::block_on(join_all((0..4).map(|w| history.run_worker(&store, w, 3))));
+        report.merge(&history.check()?);
+    }
+    Ok(report)
+}
+
+/// Like [`toy_histories`], with commits: 4 joined workers, two keys, commits of both.
+fn toy_commit_histories(bug: Bug, rounds: usize) -> Result<HistoryReport, HistoryViolation> {
+    let mut report = HistoryReport::default();
+    for _ in 0..rounds {
+        let store = ToyStore::new(bug);
+        let history = History::with_max_ops_per_key("toy/", 2, 8).with_commits(2);
+        futures_executor::block_on(join_all((0..4).map(|w| history.run_worker(&store, w, 4))));
         report.merge(&history.check()?);
     }
     Ok(report)
@@ -350,14 +423,28 @@ fn rejects(bug: Bug, rule: &[&str]) {
 
 #[test]
 fn rejects_stale_reads() {
-    rejects(Bug::StaleRead, &["stale", "no order", "which no write"]);
+    rejects(
+        Bug::StaleRead,
+        &[
+            "stale",
+            "no order",
+            "which no write",
+            "no acknowledged write",
+        ],
+    );
 }
 
 #[test]
 fn rejects_acknowledged_but_dropped_writes() {
     rejects(
         Bug::DroppedWrite,
-        &["stale", "no order", "which no write", "lost update"],
+        &[
+            "stale",
+            "no order",
+            "which no write",
+            "no acknowledged write",
+            "lost update",
+        ],
     );
 }
 
@@ -378,8 +465,91 @@ fn rejects_versions_reused_after_delete() {
 fn rejects_writes_applied_but_reported_unavailable() {
     rejects(
         Bug::LyingUnavailable,
-        &["which no write", "no order", "lost update", "stale"],
+        &[
+            "which no write",
+            "no acknowledged write",
+            "no order",
+            "lost update",
+            "stale",
+        ],
     );
+}
+
+#[test]
+fn correct_toy_store_passes_histories_with_commits() {
+    let started = std::time::Instant::now();
+    let report = toy_commit_histories(Bug::None, scaled(200)).unwrap_or_else(|v| panic!("{v}"));
+    print("toy store with commits", &report, started);
+    // One history of both keys per round with a commit, one per key in a round without.
+    let rounds = scaled(200) as u64;
+    assert!(
+        (rounds..=2 * rounds).contains(&report.histories),
+        "{report}"
+    );
+    assert!(
+        report.commits > report.ops / 5,
+        "commits are a good share of the operations"
+    );
+    assert!(
+        report.concurrent > report.ops / 2,
+        "the toy store's operations overlap"
+    );
+}
+
+/// The checker finds `bug` in histories with commits within 500 histories, and says why.
+fn rejects_commits(bug: Bug, rule: &[&str]) {
+    let violation = toy_commit_histories(bug, 500)
+        .err()
+        .unwrap_or_else(|| panic!("500 histories of a store with {bug:?} passed the checker"));
+    eprintln!("{bug:?} rejected: {violation}");
+    assert!(
+        rule.iter().any(|r| violation.rule.contains(r)),
+        "{bug:?} rejected for an unexpected reason: {violation}"
+    );
+    assert!(violation.history.contains("commit ["));
+}
+
+#[test]
+fn rejects_commits_whose_halves_are_seen_apart() {
+    rejects_commits(Bug::TornCommit, &["no order", "stale", "lost update"]);
+}
+
+#[test]
+fn rejects_refused_commits_that_hide_failed_keys() {
+    rejects_commits(Bug::HidesFailedKeys, &["no order"]);
+}
+
+/// Histories with commits on the memory store, workers on OS threads released together:
+/// linearizable, checked as a whole.
+#[test]
+fn memory_store_histories_with_commits_from_os_threads() {
+    let started = std::time::Instant::now();
+    let store = MemoryStore::<u64>::new();
+    let mut report = HistoryReport::default();
+    for round in 0..scaled(100) {
+        let keys = 2 + round % 2;
+        let history = History::new("commits/", keys).with_commits(3);
+        let arrived = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for w in 0..3 {
+                let (history, arrived, store) = (&history, &arrived, &store);
+                s.spawn(move || {
+                    arrived.fetch_add(1, Ordering::SeqCst);
+                    while arrived.load(Ordering::SeqCst) < 3 {
+                        std::thread::yield_now();
+                    }
+                    futures_executor::block_on(history.run_worker(store, w, 8))
+                });
+            }
+        });
+        let checked = history.check().unwrap_or_else(|v| panic!("{v}"));
+        // Checked as a whole when it holds a commit, else key by key.
+        let expected = if checked.commits > 0 { 1 } else { keys as u64 };
+        assert_eq!(checked.histories, expected);
+        report.merge(&checked);
+    }
+    print("memory store with commits, OS threads", &report, started);
+    assert!(report.commits > 0 && report.writes > 0 && report.conflicts > 0);
 }
 
 /// The checker on a hand-made history through the same API: a store that loses one blind
@@ -448,10 +618,13 @@ where
         report.merge(&task.await.expect("no history was rejected"));
     }
     print(what, &report, started);
-    assert_eq!(
-        report.ops + report.left_out,
-        3 * 4 * (ops_per_worker as u64 + 12)
-    );
+    let asked = 3 * 4 * (ops_per_worker as u64 + 12);
+    if report.commits == 0 {
+        assert_eq!(report.ops + report.left_out, asked);
+    } else {
+        // A commit uses up an operation of each of its keys.
+        assert!(report.ops + report.left_out <= asked && report.ops >= asked / 3);
+    }
     assert_eq!(report.left_out, 0, "no operation failed");
     assert!(report.concurrent > 0);
     report

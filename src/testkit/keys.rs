@@ -1,7 +1,9 @@
 //! Keys with any characters are stored and read back exactly.
 
 use super::KitValue;
-use super::basic::assert_stored;
+use super::assertions::assert_stored;
+use super::failure::Check;
+use super::rules;
 use crate::{Expect, VersionedStore};
 
 /// Keys a backend must store as they are (after the run's prefix): quotes, SQL and Lua
@@ -22,6 +24,7 @@ pub const WEIRD_KEYS: &[&str] = &[
 /// Every key of [`WEIRD_KEYS`], plus a 1 KiB key, round-trips through put/get/CAS/delete
 /// without touching any other.
 pub async fn weird_keys<V: KitValue, S: VersionedStore<V> + ?Sized>(store: &S, prefix: &str) {
+    let c = Check("weird_keys");
     let long = "k".repeat(1024 - prefix.len().min(1000));
     let keys: Vec<String> = WEIRD_KEYS
         .iter()
@@ -30,43 +33,44 @@ pub async fn weird_keys<V: KitValue, S: VersionedStore<V> + ?Sized>(store: &S, p
         .collect();
     let mut versions = Vec::new();
     for (i, key) in keys.iter().enumerate() {
-        let v = store
+        let put = store
             .put(key, V::from_counter(i as u64), Expect::Absent)
-            .await
-            .unwrap_or_else(|e| panic!("create {key:?}: {e}"))
-            .version;
-        versions.push(v);
+            .await;
+        versions.push(
+            c.ok(rules::ROUND_TRIP, &format!("create {key:?}"), put)
+                .version,
+        );
     }
     for (i, key) in keys.iter().enumerate() {
-        assert_stored::<V, S>("weird key", store, key, Some((i as u64, versions[i]))).await;
-        let v = store
-            .put(
-                key,
-                V::from_counter(i as u64 + 100),
-                Expect::Version(versions[i]),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("CAS {key:?}: {e}"))
+        let written = Some((i as u64, versions[i]));
+        assert_stored::<V, S>(c, rules::ROUND_TRIP, "a weird key", store, key, written).await;
+        let value = V::from_counter(i as u64 + 100);
+        let put = store.put(key, value, Expect::Version(versions[i])).await;
+        versions[i] = c
+            .ok(rules::ROUND_TRIP, &format!("CAS {key:?}"), put)
             .version;
-        versions[i] = v;
     }
     for (i, key) in keys.iter().enumerate() {
+        let written = Some((i as u64 + 100, versions[i]));
         assert_stored::<V, S>(
-            "weird key after CAS",
+            c,
+            rules::ROUND_TRIP,
+            "a weird key after CAS",
             store,
             key,
-            Some((i as u64 + 100, versions[i])),
+            written,
         )
         .await;
-        assert_eq!(
-            store
-                .delete(key, Expect::Version(versions[i]))
-                .await
-                .unwrap_or_else(|e| panic!("delete {key:?}: {e}")),
-            Some(versions[i])
+        let removed = store.delete(key, Expect::Version(versions[i])).await;
+        let removed = c.ok(rules::ROUND_TRIP, &format!("delete {key:?}"), removed);
+        c.eq(
+            rules::DELETE_RETURNS,
+            &format!("delete {key:?}"),
+            removed,
+            Some(versions[i]),
         );
     }
     for key in &keys {
-        assert_stored::<V, S>("weird key deleted", store, key, None).await;
+        assert_stored::<V, S>(c, rules::LATEST, "a weird key deleted", store, key, None).await;
     }
 }
