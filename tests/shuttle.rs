@@ -29,7 +29,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use optimist::{ConflictKind, Expect, MemoryStore, RetryPolicy, StoreError, Version, update_with};
+use optimist::{
+    ConflictKind, Expect, MemoryStore, Meta, RetryPolicy, StoreError, Version, update_with,
+};
 use shuttle::scheduler::{PctScheduler, RandomScheduler};
 use shuttle::sync::Arc;
 use shuttle::{Config, FailurePersistence, Runner, thread};
@@ -68,8 +70,9 @@ fn explore(scenario: fn()) {
 }
 
 /// The version a write returned; panics naming the write otherwise.
-fn written(what: &str, r: Result<Version, StoreError>) -> Version {
-    r.unwrap_or_else(|e| panic!("{what}: {e}"))
+fn written(what: &str, r: Result<Meta, StoreError>) -> Version {
+    r.map(|m| m.version)
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
 /// The conflict kind of a refused write.
@@ -146,7 +149,11 @@ fn stale_cas_vs_delete_and_recreate() {
     };
     let stale = {
         let store = Arc::clone(&store);
-        thread::spawn(move || store.put_sync("k", 99, Expect::Version(v1)))
+        thread::spawn(move || {
+            store
+                .put_sync("k", 99, Expect::Version(v1))
+                .map(|m| m.version)
+        })
     };
     let (deleted, created) = recreate.join().unwrap();
     let stale = stale.join().unwrap();
@@ -192,7 +199,7 @@ fn create_only_once() {
     let handles: Vec<_> = (0..3u64)
         .map(|i| {
             let store = Arc::clone(&store);
-            thread::spawn(move || store.put_sync("k", i, Expect::Absent))
+            thread::spawn(move || store.put_sync("k", i, Expect::Absent).map(|m| m.version))
         })
         .collect();
     let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
