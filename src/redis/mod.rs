@@ -19,7 +19,7 @@
 //!
 //! | Redis key | type | holds |
 //! | --- | --- | --- |
-//! | `{prefix}:k:{key}` | hash | `v` version, `d` the value as JSON bytes, `m` last modified (server time, ms) |
+//! | `{prefix}:k:{key}` | hash | `v` version, `d` value (JSON bytes), `m` modified (ms) |
 //! | `{prefix}:version` | string | the version counter: incremented by every put, never reset |
 //! | `{prefix}:index` | sorted set | the listing index: every data hash's name, score 0 |
 //!
@@ -191,7 +191,8 @@ impl RedisStore {
     /// let options = RedisOptions::default().prefix("orders").response_timeout(Duration::from_secs(2));
     /// let store = RedisStore::connect("redis://127.0.0.1:6379", options.clone()).await?;
     /// assert_eq!(store.prefix(), "orders");
-    /// let cluster = RedisStore::connect("redis+cluster://127.0.0.1:30001,127.0.0.1:30002", options).await?;
+    /// let seeds = "redis+cluster://127.0.0.1:30001,127.0.0.1:30002";
+    /// let cluster = RedisStore::connect(seeds, options).await?;
     /// assert!(cluster.is_cluster());
     /// # Ok(())
     /// # }
