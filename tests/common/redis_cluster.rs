@@ -54,16 +54,23 @@ pub async fn master_of(url: &str, slot: u16) -> Option<String> {
         let Ok(mut conn) = node(&addr).await else {
             continue;
         };
-        let Ok(ranges): redis::RedisResult<Vec<(u16, u16, Vec<redis::Value>)>> =
-            redis::cmd("CLUSTER")
-                .arg("SLOTS")
-                .query_async(&mut conn)
-                .await
+        let Ok(ranges): redis::RedisResult<Vec<Vec<redis::Value>>> = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query_async(&mut conn)
+            .await
         else {
             continue;
         };
-        for (lo, hi, master) in ranges {
+        // Each range: start, end, the master [host, port, id, ...], then its replicas.
+        for range in ranges {
+            let (Some(lo), Some(hi), Some(master)) = (range.first(), range.get(1), range.get(2))
+            else {
+                continue;
+            };
+            let lo: u16 = redis::from_redis_value(lo).ok()?;
+            let hi: u16 = redis::from_redis_value(hi).ok()?;
             if (lo..=hi).contains(&slot) {
+                let master: Vec<redis::Value> = redis::from_redis_value(master).ok()?;
                 let host: String = redis::from_redis_value(master.first()?).ok()?;
                 let port: u16 = redis::from_redis_value(master.get(1)?).ok()?;
                 return Some(format!("{host}:{port}"));
