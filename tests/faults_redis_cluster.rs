@@ -10,6 +10,7 @@
 //!
 //! Needs `OPTIMIST_REDIS_CLUSTER_URL` (`.ci/redis-cluster.sh`; the test restarts the killed
 //! node with it, and waits for the cluster to have three masters with replicas again).
+//! Long mode: `OPTIMIST_FAULT_ROUNDS=N` repeats the cycle N times.
 #![cfg(all(feature = "redis", feature = "testkit", target_os = "linux"))]
 
 mod common;
@@ -163,6 +164,19 @@ async fn master_killed_during_a_cas_stream_fails_over_and_the_store_works_again(
         return;
     };
     let _lock = rc::ClusterLock::exclusive();
+    let rounds: usize = std::env::var("OPTIMIST_FAULT_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1);
+    for round in 1..=rounds {
+        eprintln!("failover round {round} of {rounds}");
+        failover_round(&url).await;
+    }
+}
+
+/// One cycle: stream, kill the master of the first key, fail over, check, restart the node.
+async fn failover_round(url: &str) {
+    let url = url.to_owned();
     rc::script(&["wait"]);
     let prefix = common::unique_name("redis_failover");
     let options = RedisOptions::default()
