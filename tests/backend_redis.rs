@@ -170,7 +170,7 @@ async fn get_u64(store: &RedisStore, key: &str) -> Option<Versioned<u64>> {
 async fn client_id(store: &RedisStore) -> i64 {
     redis::cmd("CLIENT")
         .arg("ID")
-        .query_async(&mut store.connection_manager())
+        .query_async(&mut store.connection_manager().expect("a single server"))
         .await
         .expect("CLIENT ID")
 }
@@ -389,8 +389,8 @@ async fn binary_safe_keys_do_not_collide() {
     let stored_keys = fx.keys();
     assert_eq!(
         stored_keys.len(),
-        keys.len() + 1,
-        "one hash per key plus the counter"
+        keys.len() + 2,
+        "one hash per key plus the counter and the listing index"
     );
     for (i, key) in keys.iter().enumerate() {
         assert_eq!(
@@ -403,7 +403,7 @@ async fn binary_safe_keys_do_not_collide() {
     assert_eq!(
         fx.keys(),
         vec![format!("{}:version", fx.prefix).into_bytes()],
-        "only the counter is left"
+        "only the counter is left (Redis drops the emptied index)"
     );
 }
 
@@ -985,4 +985,331 @@ async fn server_gone_is_unavailable_and_the_store_reconnects() {
         .await
         .expect("writes work again");
     proxy.stop();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commits and listing (single server)
+
+#[tokio::test]
+#[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
+async fn commits_and_listing_on_a_single_server() {
+    let Some(fx) = Fixture::new("redis_commit") else {
+        return;
+    };
+    let store = fx.store().await;
+    let caps = VersionedStore::<u64>::capabilities(&store);
+    assert_eq!(caps.max_commit_keys, optimist::redis::MAX_COMMIT_KEYS);
+    assert!(caps.list);
+    commits_and_listing(&store, "").await;
+}
+
+/// The script answers a resend of an applied write (same write id) with that write's reply,
+/// not with a conflict against it, and writes nothing more; without a write id it runs again.
+#[tokio::test]
+#[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
+async fn a_resent_write_answers_its_first_reply() {
+    let Some(fx) = Fixture::new("redis_resend") else {
+        return;
+    };
+    let mut admin = fx.admin().await;
+    let p = &fx.prefix;
+    let keys = [
+        format!("{p}:k:doc"),
+        format!("{p}:version"),
+        format!("{p}:index"),
+        format!("{p}:w:id-1"),
+    ];
+    let script = include_str!("../src/redis/commit.lua");
+    let run = |wid: &'static str| {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(script).arg(keys.len()).arg(&keys[..]);
+        // One create-only put of "1".
+        cmd.arg(1)
+            .arg(wid)
+            .arg(0)
+            .arg("p")
+            .arg("absent")
+            .arg(0)
+            .arg("1");
+        cmd
+    };
+    let first: Vec<u64> = run("id-1").query_async(&mut admin).await.unwrap();
+    assert_eq!(first[0], 1, "applied: {first:?}");
+    let again: Vec<u64> = run("id-1").query_async(&mut admin).await.unwrap();
+    assert_eq!(again, first, "the resend answers the first reply");
+    let counter: u64 = redis::cmd("GET")
+        .arg(&keys[1])
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(counter, first[2], "the resend drew no version");
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&keys[3])
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 600_000, "the marker expires: {ttl}");
+    // Without a write id (a single server: the client never resends) the script runs again,
+    // and the create-only put is refused with the current version.
+    let fresh: Vec<u64> = run("").query_async(&mut admin).await.unwrap();
+    assert_eq!(fresh, vec![0, 1, first[2]]);
+}
+
+/// What both modes share: all-or-nothing commits naming every failed key, checks, deletes,
+/// and listing under a prefix (`tag` is a hash tag in cluster mode, so the keys share a slot).
+async fn commits_and_listing(store: &RedisStore, tag: &str) {
+    let k = |name: &str| format!("{tag}{name}");
+    let (user, email) = (k("user:ann"), k("email:ann@example.com"));
+    let applied = store
+        .commit(
+            optimist::Commit::new()
+                .put(&user, 1u64, Expect::Absent)
+                .put(&email, 2u64, Expect::Absent)
+                .check(k("email:other"), Expect::Absent),
+        )
+        .await
+        .expect("commit");
+    let (vu, ve) = match applied[..] {
+        [
+            optimist::Applied::Put(u),
+            optimist::Applied::Put(e),
+            optimist::Applied::Checked(None),
+        ] => (u.version, e.version),
+        ref other => panic!("{other:?}"),
+    };
+    assert_ne!(vu, ve, "each written key gets its own version");
+    assert_eq!(get_u64(store, &user).await.map(|r| r.version), Some(vu));
+
+    // Two failed expectations: both named with their current versions, nothing written.
+    let err = store
+        .commit(
+            optimist::Commit::new()
+                .put(&user, 9u64, Expect::Absent)
+                .put(k("new"), 9u64, Expect::Absent)
+                .delete(&email, Expect::Version(vu)),
+        )
+        .await
+        .unwrap_err();
+    let refused = err.as_commit_conflict().expect("a commit conflict");
+    assert_eq!(refused.conflicts().len(), 2, "{refused}");
+    assert_eq!(refused.get(&user).unwrap().current(), Some(vu));
+    assert_eq!(refused.get(&email).unwrap().current(), Some(ve));
+    assert!(get_u64(store, &k("new")).await.is_none(), "nothing written");
+    assert_eq!(get_u64(store, &user).await.unwrap().value, 1);
+
+    // A delete and a put together; the deleted key's version is never handed out again.
+    let applied = store
+        .commit(
+            optimist::Commit::new()
+                .delete(&email, Expect::Version(ve))
+                .put(&user, 3u64, Expect::Version(vu)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(applied[0], optimist::Applied::Deleted(Some(ve)));
+    let recreated = store.put(&email, 4u64, Expect::Absent).await.unwrap();
+    assert!(recreated.version > ve);
+
+    // Listing: byte order, pages, values, glob characters taken literally.
+    for name in ["l/b", "l/a", "l/*", "l/[x]", "l/é", "l/c?", "m/a"] {
+        store.put(&k(name), 7u64, Expect::Any).await.unwrap();
+    }
+    let mut listed = Vec::new();
+    let mut request = optimist::ListRequest::prefix(k("l/")).limit(2);
+    loop {
+        let page: optimist::ListPage<u64> = store.list(request.clone()).await.unwrap();
+        assert!(page.entries.len() <= 2);
+        listed.extend(page.entries.iter().map(|e| e.key.clone()));
+        match page.next {
+            Some(next) => request = request.after(next),
+            None => break,
+        }
+    }
+    let mut expected: Vec<String> = ["l/b", "l/a", "l/*", "l/[x]", "l/é", "l/c?"]
+        .iter()
+        .map(|n| k(n))
+        .collect();
+    expected.sort();
+    assert_eq!(listed, expected);
+    let globbed: optimist::ListPage<u64> = store
+        .list(optimist::ListRequest::prefix(k("l/[")).with_values())
+        .await
+        .unwrap();
+    assert_eq!(globbed.entries.len(), 1);
+    assert_eq!(globbed.entries[0].key, k("l/[x]"));
+    assert_eq!(globbed.entries[0].value, Some(7));
+    let star: optimist::ListPage<u64> = store
+        .list(optimist::ListRequest::prefix(k("l/*")))
+        .await
+        .unwrap();
+    assert_eq!(star.entries.len(), 1, "'*' is just a byte");
+    // A deleted key leaves the index.
+    VersionedStore::<u64>::delete(store, &k("l/a"), Expect::Exists)
+        .await
+        .unwrap();
+    let page: optimist::ListPage<u64> = store
+        .list(optimist::ListRequest::prefix(k("l/")))
+        .await
+        .unwrap();
+    assert!(!page.entries.iter().any(|e| e.key == k("l/a")));
+    assert_eq!(page.entries.len(), 5);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis Cluster (`OPTIMIST_REDIS_CLUSTER_URL`, e.g. from `.ci/redis-cluster.sh`)
+
+/// A cluster test's store under its own prefix; its keys are deleted from every master when
+/// dropped. Holds the shared cluster lock (the failover test takes it exclusively).
+struct ClusterFixture {
+    url: String,
+    prefix: String,
+    _lock: common::redis_cluster::ClusterLock,
+}
+
+impl ClusterFixture {
+    fn new(base: &str) -> Option<Self> {
+        let url = common::env_url(common::redis_cluster::VAR)?;
+        Some(Self {
+            url,
+            prefix: common::unique_name(base),
+            _lock: common::redis_cluster::ClusterLock::shared(),
+        })
+    }
+
+    async fn store(&self) -> RedisStore {
+        RedisStore::connect(
+            &self.url,
+            RedisOptions::default().prefix(self.prefix.clone()),
+        )
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}={} is set but: {e}",
+                common::redis_cluster::VAR,
+                self.url
+            )
+        })
+    }
+}
+
+impl Drop for ClusterFixture {
+    fn drop(&mut self) {
+        let (url, prefix) = (self.url.clone(), self.prefix.clone());
+        // A runtime of its own: drop runs inside the test's runtime, which cannot block.
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(common::redis_cluster::cleanup(&url, &prefix))
+        })
+        .join()
+        .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(optimist_redis_cluster_url),
+    ignore = "OPTIMIST_REDIS_CLUSTER_URL is not set"
+)]
+async fn cluster_passes_the_testkit_within_a_hash_tag() {
+    let Some(fx) = ClusterFixture::new("redis_ckit") else {
+        return;
+    };
+    let store = fx.store().await;
+    assert!(store.is_cluster());
+    let caps = VersionedStore::<u64>::capabilities(&store);
+    assert!(caps.supports_commit() && caps.list);
+    // Every key of the kit holds the tag: one slot, so commits and listing apply.
+    let report = testkit::Kit::new(&store)
+        .prefix("{kit}/")
+        .run::<u64>()
+        .await;
+    assert!(report.checks.iter().any(|c| c.name.contains("commit")));
+    testkit::run_all::<serde_json::Value, _>(&store, "{json}/").await;
+    assert!(
+        common::redis_cluster::cleanup(&fx.url, &fx.prefix).await > 0,
+        "the kit wrote keys under the prefix"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(optimist_redis_cluster_url),
+    ignore = "OPTIMIST_REDIS_CLUSTER_URL is not set"
+)]
+async fn cluster_commits_and_lists_within_a_slot_and_refuses_across_slots() {
+    let Some(fx) = ClusterFixture::new("redis_cslot") else {
+        return;
+    };
+    let store = fx.store().await;
+    commits_and_listing(&store, "{ann}").await;
+
+    // Keys spread over the cluster: single-key writes work on every one, and the data hash
+    // and its counter share the key's slot.
+    let mut slots = HashSet::new();
+    for i in 0..24 {
+        let key = format!("spread-{i}");
+        let meta = store.put(&key, i, Expect::Absent).await.unwrap();
+        let data_key = format!("{}:k:{key}", fx.prefix);
+        slots.insert(common::redis_cluster::keyslot(&fx.url, data_key.as_bytes()).await);
+        // Versions in cluster mode are drawn at or above the clock (ms * 1000).
+        let floor = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+            * 1000;
+        assert!(meta.version.get() + 60_000_000 > floor, "{}", meta.version);
+        let deleted = VersionedStore::<u64>::delete(&store, &key, Expect::Version(meta.version));
+        assert_eq!(deleted.await.unwrap(), Some(meta.version));
+        let again = store.put(&key, i, Expect::Absent).await.unwrap();
+        assert!(
+            again.version > meta.version,
+            "no version reused after delete"
+        );
+    }
+    assert!(slots.len() > 10, "keys spread over slots: {slots:?}");
+    let masters = common::redis_cluster::masters(&fx.url).await;
+    assert_eq!(masters.len(), 3, "{masters:?}");
+
+    // Across slots: refused before anything is sent, naming the keys.
+    let err = store
+        .commit(
+            optimist::Commit::new()
+                .put("{a}x", 1u64, Expect::Absent)
+                .put("{b}x", 1u64, Expect::Absent),
+        )
+        .await
+        .unwrap_err();
+    match &err {
+        StoreError::InvalidCommit { reason } => {
+            assert!(
+                reason.contains("\"{b}x\"") && reason.contains("hash tag"),
+                "{reason}"
+            )
+        }
+        other => panic!("expected InvalidCommit, got {other:?}"),
+    }
+    assert!(
+        get_u64(&store, "{a}x").await.is_none(),
+        "never a partial write"
+    );
+
+    // Listing needs a prefix fixing a hash tag.
+    for prefix in ["", "spread-", "{ann", "{}x"] {
+        let r: Result<optimist::ListPage<u64>, _> =
+            store.list(optimist::ListRequest::prefix(prefix)).await;
+        let refused = matches!(
+            r,
+            Err(StoreError::Unsupported { operation }) if operation.contains("hash tag")
+        );
+        assert!(refused, "{prefix:?}");
+    }
+
+    // A prefix holding a brace cannot name cluster keys.
+    let err = RedisStore::connect(&fx.url, RedisOptions::default().prefix("a{b}"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
 }

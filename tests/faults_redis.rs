@@ -112,7 +112,7 @@ async fn read_until_back(store: &RedisStore, key: &str) -> Option<(u64, Version)
 async fn client_id(store: &RedisStore) -> i64 {
     redis::cmd("CLIENT")
         .arg("ID")
-        .query_async(&mut store.connection_manager())
+        .query_async(&mut store.connection_manager().expect("a single server"))
         .await
         .expect("CLIENT ID")
 }

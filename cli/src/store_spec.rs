@@ -1,5 +1,6 @@
 //! `--store`: which backend to open, from `memory`, `sqlite:PATH`, `postgres://...`,
-//! `redis://...`, `etcd://HOST:PORT[,HOST:PORT...]` or `mysql://...` (MariaDB).
+//! `redis://...` (a Redis Cluster: `redis+cluster://HOST:PORT[,HOST:PORT...]`),
+//! `etcd://HOST:PORT[,HOST:PORT...]` or `mysql://...` (MariaDB).
 
 use std::fmt;
 use std::str::FromStr;
@@ -23,7 +24,7 @@ pub enum StoreSpec {
     Sqlite(String),
     /// A PostgreSQL connection URL.
     Postgres(String),
-    /// A Redis connection URL.
+    /// A Redis connection URL (`redis+cluster://...` for a Redis Cluster).
     Redis(String),
     /// An etcd cluster: `etcd://` and its members' client endpoints.
     Etcd(String),
@@ -37,6 +38,7 @@ pub enum StoreSpecError {
     /// Not one of the known forms.
     #[error(
         "unknown store {0:?}: use memory, sqlite:PATH, postgres://USER@HOST/DB, redis://HOST:PORT, \
+         redis+cluster://HOST:PORT[,HOST:PORT...], \
          etcd://HOST:PORT[,HOST:PORT...] or mysql://USER@HOST:PORT/DB"
     )]
     Unknown(String),
@@ -60,7 +62,15 @@ impl FromStr for StoreSpec {
             Ok(StoreSpec::Sqlite(path.to_owned()))
         } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
             Ok(StoreSpec::Postgres(s.to_owned()))
-        } else if s.starts_with("redis://") || s.starts_with("rediss://") {
+        } else if [
+            "redis://",
+            "rediss://",
+            "redis+cluster://",
+            "rediss+cluster://",
+        ]
+        .iter()
+        .any(|scheme| s.starts_with(scheme))
+        {
             Ok(StoreSpec::Redis(s.to_owned()))
         } else if s.starts_with("etcd://") {
             Ok(StoreSpec::Etcd(s.to_owned()))
@@ -208,6 +218,12 @@ mod tests {
             "redis://127.0.0.1:6379".parse::<StoreSpec>().unwrap(),
             StoreSpec::Redis(_)
         ));
+        assert_eq!(
+            "redis+cluster://127.0.0.1:30001,127.0.0.1:30002"
+                .parse::<StoreSpec>()
+                .unwrap(),
+            StoreSpec::Redis("redis+cluster://127.0.0.1:30001,127.0.0.1:30002".into())
+        );
         assert_eq!(
             "etcd://127.0.0.1:2379,127.0.0.1:22379"
                 .parse::<StoreSpec>()

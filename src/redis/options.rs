@@ -5,7 +5,8 @@ use std::time::Duration;
 /// How a [`RedisStore`](super::RedisStore) connects and names its keys.
 ///
 /// Defaults: prefix `"optimist"`, response timeout 5 s, connection timeout 5 s, no
-/// reconnect retries inside one operation (a failed reconnect is retried by the next one).
+/// reconnect retries inside one operation (a failed reconnect is retried by the next one);
+/// in Redis Cluster mode 10 resends of a request (redirects, failovers).
 ///
 /// ```
 /// use std::time::Duration;
@@ -24,6 +25,7 @@ pub struct RedisOptions {
     pub(super) response_timeout: Duration,
     pub(super) connection_timeout: Duration,
     pub(super) reconnect_retries: usize,
+    pub(super) cluster_retries: u32,
 }
 
 impl Default for RedisOptions {
@@ -33,6 +35,7 @@ impl Default for RedisOptions {
             response_timeout: Duration::from_secs(5),
             connection_timeout: Duration::from_secs(5),
             reconnect_retries: 0,
+            cluster_retries: 10,
         }
     }
 }
@@ -44,6 +47,12 @@ impl RedisOptions {
     /// Stores sharing a prefix share their data and their counter (that is how several
     /// service instances share one store). Use distinct prefixes for distinct stores, and
     /// do not pick one that starts with another prefix followed by `:k:`.
+    ///
+    /// The listing index is `{prefix}:index`. In Redis Cluster mode each hash slot has its
+    /// own counter `{prefix}:version:{T}`, index `{prefix}:index:{T}` and write markers
+    /// `{prefix}:w:{T}:{id}`, where `T` is a tag hashing to that slot; there the prefix may
+    /// not hold `{` or `}` (the keys' own hash tags decide their slots), and
+    /// [`connect`](super::RedisStore::connect) refuses one that does.
     ///
     /// ```
     /// let options = optimist::redis::RedisOptions::default().prefix("orders");
@@ -97,6 +106,26 @@ impl RedisOptions {
     pub fn reconnect_retries(mut self, retries: usize) -> Self {
         self.reconnect_retries = retries;
         self
+    }
+
+    /// Redis Cluster mode only: how many times the client resends one request after a
+    /// redirect (`MOVED`, `ASK`), `TRYAGAIN`/`CLUSTERDOWN`, or a dropped connection, waiting
+    /// 50 ms to 1 s between attempts (default 10: long enough to ride out a failover of a
+    /// few seconds). A resent write cannot apply twice: each write carries a write id, and a
+    /// resend of a write that already applied answers that write's result.
+    ///
+    /// ```
+    /// let options = optimist::redis::RedisOptions::default().cluster_retries(3);
+    /// assert_eq!(options.get_cluster_retries(), 3);
+    /// ```
+    pub fn cluster_retries(mut self, retries: u32) -> Self {
+        self.cluster_retries = retries;
+        self
+    }
+
+    /// The number of resends in Redis Cluster mode.
+    pub fn get_cluster_retries(&self) -> u32 {
+        self.cluster_retries
     }
 
     /// The key prefix.

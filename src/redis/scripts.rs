@@ -1,67 +1,50 @@
-//! The Lua scripts that compare and write in one step, and how they are invoked.
+//! The Lua script every write runs (`commit.lua`: check every expectation, then write
+//! everything or nothing), and how it is invoked.
 
 use std::sync::LazyLock;
 
-use ::redis::aio::ConnectionManager;
 use ::redis::{ErrorKind, RedisResult, Script};
 
+use super::conn::Conn;
 use crate::Expect;
 
-/// A CAS script: its source and its [`Script`] (which knows the SHA1).
-pub(super) struct CasScript {
-    source: &'static str,
-    script: LazyLock<Script>,
-}
+/// The source of `commit.lua`.
+const COMMIT_SOURCE: &str = include_str!("commit.lua");
 
-const PUT_SOURCE: &str = concat!(include_str!("check.lua"), include_str!("put.lua"));
-const DELETE_SOURCE: &str = concat!(include_str!("check.lua"), include_str!("delete.lua"));
+/// The script, which knows its SHA1.
+static COMMIT: LazyLock<Script> = LazyLock::new(|| Script::new(COMMIT_SOURCE));
 
-/// Compare-and-put: see `put.lua`.
-pub(super) static PUT: CasScript = CasScript {
-    source: PUT_SOURCE,
-    script: LazyLock::new(|| Script::new(PUT_SOURCE)),
-};
-
-/// Compare-and-delete: see `delete.lua`.
-pub(super) static DELETE: CasScript = CasScript {
-    source: DELETE_SOURCE,
-    script: LazyLock::new(|| Script::new(DELETE_SOURCE)),
-};
-
-impl CasScript {
-    /// Runs the script: `EVALSHA`, and on `NOSCRIPT` `SCRIPT LOAD` + `EVALSHA` again (what
-    /// [`Script::invoke_async`] does). Should the cache be flushed once more in between, the
-    /// second `NOSCRIPT` is answered with a plain `EVAL` of the source: `NOSCRIPT` means
-    /// nothing ran, so sending it again is safe.
-    pub(super) async fn invoke(
-        &self,
-        conn: &mut ConnectionManager,
-        keys: &[&[u8]],
-        args: &[&[u8]],
-    ) -> RedisResult<Vec<u64>> {
-        let mut invocation = self.script.prepare_invoke();
-        for key in keys {
-            invocation.key(*key);
+/// Runs `commit.lua` with `keys` and `args`: `EVALSHA`, and on `NOSCRIPT` (the server's
+/// script cache does not hold it: never loaded there, flushed, or a failed-over node) an
+/// `EVAL` of the source, which also caches it. `NOSCRIPT` means nothing ran, so sending it
+/// again is safe; `EVAL` is routed by its first key like `EVALSHA`, so in cluster mode it
+/// reaches the node owning the slot (a `SCRIPT LOAD` would reach some node).
+pub(super) async fn commit(
+    conn: &mut Conn,
+    keys: &[&[u8]],
+    args: &[&[u8]],
+) -> RedisResult<Vec<u64>> {
+    let mut evalsha = ::redis::cmd("EVALSHA");
+    evalsha
+        .arg(COMMIT.get_hash())
+        .arg(keys.len())
+        .arg(keys)
+        .arg(args);
+    match evalsha.query_async(conn).await {
+        Err(e) if e.kind() == ErrorKind::NoScriptError => {
+            ::redis::cmd("EVAL")
+                .arg(COMMIT_SOURCE)
+                .arg(keys.len())
+                .arg(keys)
+                .arg(args)
+                .query_async(conn)
+                .await
         }
-        for arg in args {
-            invocation.arg(*arg);
-        }
-        match invocation.invoke_async(conn).await {
-            Err(e) if e.kind() == ErrorKind::NoScriptError => {
-                ::redis::cmd("EVAL")
-                    .arg(self.source)
-                    .arg(keys.len())
-                    .arg(keys)
-                    .arg(args)
-                    .query_async(conn)
-                    .await
-            }
-            result => result,
-        }
+        result => result,
     }
 }
 
-/// The mode argument (`ARGV[1]`) for `expect`; its versions follow as further arguments.
+/// The mode argument for `expect`; its versions follow as further arguments.
 pub(super) fn mode(expect: &Expect) -> &'static str {
     match expect {
         Expect::Any => "any",

@@ -13,6 +13,8 @@ pub mod mysql;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod proxy;
+#[cfg(all(feature = "redis", target_os = "linux"))]
+pub mod redis_cluster;
 
 /// The URL of a backend server from the environment variable `var`.
 ///

@@ -4,6 +4,11 @@
 //! certain (the connection was refused, or the server refused the command before running it).
 //! Any I/O failure, dropped connection or timeout once a write may have been sent is
 //! [`StoreError::Indeterminate`]. Reads failing that way are [`StoreError::Unavailable`].
+//!
+//! In Redis Cluster mode the client resends a request itself (after a dropped connection,
+//! a redirect, `TRYAGAIN`), so the error it finally returns says nothing about the earlier
+//! attempts: a write failing with anything but an error of the script itself is
+//! `Indeterminate` there.
 
 use ::redis::{ErrorKind, RedisError};
 
@@ -21,15 +26,21 @@ pub(super) enum MalformedError {
         /// The hash field.
         field: &'static str,
     },
-    /// A script replied with something it never returns.
-    #[error("unexpected reply from the optimist {script} script for key {key:?}: {reply:?}")]
+    /// The script replied with something it never returns.
+    #[error("unexpected reply from the optimist commit script for key {key:?}: {reply:?}")]
     Reply {
-        /// Which script.
-        script: &'static str,
-        /// The store's key.
+        /// The first key of the write.
         key: String,
         /// The reply.
         reply: Vec<u64>,
+    },
+    /// The listing index names a Redis key outside the store's key prefix.
+    #[error("the listing index {index:?} holds a foreign member {member:?}")]
+    Index {
+        /// The index.
+        index: String,
+        /// The member.
+        member: String,
     },
 }
 
@@ -60,8 +71,29 @@ fn connection_failed(e: &RedisError) -> bool {
         || e.kind() == ErrorKind::ParseError
 }
 
-/// The error of a write (a CAS script) to `key`.
-pub(super) fn write_error(key: &str, e: RedisError) -> StoreError {
+/// Whether the server ran the script and it failed (or refused its arguments): the same
+/// request fails the same way, and in cluster mode a resend of a write that had applied
+/// answers its result instead, so the write did not happen.
+fn script_failed(e: &RedisError) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::ResponseError | ErrorKind::ExtensionError | ErrorKind::TypeError
+    ) && !matches!(e.code(), Some("BUSY" | "LOADING" | "MASTERDOWN"))
+}
+
+/// The error of a write (the commit script) whose first key is `key`; `cluster`: the client
+/// may have sent it more than once.
+pub(super) fn write_error(key: &str, e: RedisError, cluster: bool) -> StoreError {
+    if cluster {
+        return if script_failed(&e) {
+            StoreError::backend(e)
+        } else {
+            StoreError::Indeterminate {
+                key: key.to_owned(),
+                source: Box::new(e),
+            }
+        };
+    }
     if certainly_not_run(&e) {
         StoreError::Unavailable {
             source: Box::new(e),
@@ -110,8 +142,17 @@ mod tests {
 
     #[test]
     fn refused_connection_is_unavailable_even_for_writes() {
-        let e = write_error("k", io_err(io::ErrorKind::ConnectionRefused));
+        let e = write_error("k", io_err(io::ErrorKind::ConnectionRefused), false);
         assert!(matches!(e, StoreError::Unavailable { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn in_cluster_mode_every_failure_but_the_scripts_is_indeterminate() {
+        // The client may have sent the write before the attempt that was refused.
+        let e = write_error("k", io_err(io::ErrorKind::ConnectionRefused), true);
+        assert!(matches!(e, StoreError::Indeterminate { .. }), "{e:?}");
+        let e = write_error("k", io_err(io::ErrorKind::TimedOut), true);
+        assert!(matches!(e, StoreError::Indeterminate { .. }), "{e:?}");
     }
 
     #[test]
@@ -122,7 +163,7 @@ mod tests {
             io::ErrorKind::ConnectionReset,
             io::ErrorKind::UnexpectedEof,
         ] {
-            let w = write_error("k", io_err(kind));
+            let w = write_error("k", io_err(kind), false);
             assert!(
                 matches!(w, StoreError::Indeterminate { ref key, .. } if key == "k"),
                 "{w:?}"
@@ -140,6 +181,19 @@ mod tests {
             "ERR user_script:1".to_owned(),
         )
             .into();
-        assert!(matches!(write_error("k", e), StoreError::Backend { .. }));
+        assert!(matches!(
+            write_error("k", e, true),
+            StoreError::Backend { .. }
+        ));
+        let e: RedisError = (
+            ErrorKind::ResponseError,
+            "script failed",
+            "ERR user_script:1".to_owned(),
+        )
+            .into();
+        assert!(matches!(
+            write_error("k", e, false),
+            StoreError::Backend { .. }
+        ));
     }
 }
