@@ -873,6 +873,14 @@ impl<V, S: ?Sized, F> GuardedCommit<'_, V, S, F> {
         self
     }
 
+    /// Every key starting with `prefix` is an index entry of field `field` (e.g. `email:`
+    /// for `email`).
+    pub fn unique_prefix(mut self, prefix: impl Into<String>, field: impl Into<String>) -> Self {
+        self.unique
+            .push((Unique::Prefix(prefix.into()), field.into()));
+        self
+    }
+
     /// The request field the **target's** key stands for (a create finding it taken).
     pub fn field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
