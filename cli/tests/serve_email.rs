@@ -64,10 +64,9 @@ fn is_free(server: &Server, email: &str) -> bool {
     }
 }
 
-/// Asserts that the index agrees with the documents for `users` over `emails`: every user
-/// holds a distinct address, and an address is taken exactly when a user holds it.
+/// The normalised address each of `users` holds, asserting no two hold the same one.
 #[track_caller]
-fn index_agrees(server: &Server, users: &[&str], emails: &[&str]) -> BTreeMap<String, String> {
+fn held_by(server: &Server, users: &[&str]) -> BTreeMap<String, String> {
     let mut held = BTreeMap::new();
     for name in users {
         let (doc, _) = fetch(server, name);
@@ -80,16 +79,34 @@ fn index_agrees(server: &Server, users: &[&str], emails: &[&str]) -> BTreeMap<St
             );
         }
     }
-    for email in emails {
-        let free = is_free(server, email);
-        assert_eq!(
-            free,
-            !held.contains_key(*email),
-            "{email}: the index says {} but the documents say {held:?}",
-            if free { "free" } else { "taken" },
-        );
-    }
     held
+}
+
+/// Asserts that the index agrees with the documents for `users` over `emails`: every user
+/// holds a distinct address, and an address is taken exactly when a user holds it. Reading
+/// the documents and probing the addresses is not one snapshot, so the comparison counts
+/// only when the documents read before and after the probes are the same (after a kill -9
+/// the dead process's last transaction may still be finishing in the database).
+#[track_caller]
+fn index_agrees(server: &Server, users: &[&str], emails: &[&str]) -> BTreeMap<String, String> {
+    for _ in 0..50 {
+        let held = held_by(server, users);
+        let free: Vec<bool> = emails.iter().map(|email| is_free(server, email)).collect();
+        if held_by(server, users) != held {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            continue;
+        }
+        for (email, free) in emails.iter().zip(free) {
+            assert_eq!(
+                free,
+                !held.contains_key(*email),
+                "{email}: the index says {} but the documents say {held:?}",
+                if free { "free" } else { "taken" },
+            );
+        }
+        return held;
+    }
+    panic!("the documents kept changing while nothing wrote to them");
 }
 
 every_backend! {

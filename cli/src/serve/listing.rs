@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_TYPE, LINK};
 use http::{HeaderValue, StatusCode, Uri};
-use optimist::http::{EntityTag, Guard, Validators};
+use optimist::http::{EntityTag, Guard, Rejection, Validators};
 use optimist::{ListRequest, Meta, VersionedStore};
 
 use super::AppState;
@@ -80,6 +80,21 @@ fn parse_query(query: Option<&str>) -> Result<Query, ApiError> {
     })
 }
 
+/// One listed user.
+#[derive(serde::Serialize)]
+struct Entry<'a> {
+    username: &'a str,
+    etag: String,
+}
+
+/// A page of the listing: the users, and the next page's URI while more follow.
+#[derive(serde::Serialize)]
+struct Page<'a> {
+    users: Vec<Entry<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<&'a str>,
+}
+
 /// The URI of the page after `last`.
 fn next_uri(last: &str, limit: usize) -> String {
     format!("/api/users?after={last}&limit={limit}")
@@ -105,20 +120,20 @@ pub async fn list(
     let next = more
         .then(|| users.last().map(|(name, _)| next_uri(name, query.limit)))
         .flatten();
-    let entries: Vec<serde_json::Value> = users
-        .iter()
-        .map(|(username, meta)| {
-            serde_json::json!({
-                "username": username,
-                "etag": EntityTag::from(meta.version).to_string(),
+    let body = Page {
+        users: users
+            .iter()
+            .map(|(username, meta)| Entry {
+                username,
+                etag: EntityTag::from(meta.version).to_string(),
             })
-        })
-        .collect();
-    let mut body = serde_json::json!({ "users": entries });
-    if let Some(next) = &next {
-        body["next"] = serde_json::Value::String(next.clone());
-    }
-    let mut response = body.to_string().into_response();
+            .collect(),
+        next: next.as_deref(),
+    };
+    let body = serde_json::to_string(&body).map_err(|e| Rejection::Internal {
+        detail: format!("a listing does not serialize: {e}"),
+    })?;
+    let mut response = body.into_response();
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
