@@ -169,6 +169,113 @@ fn a_create_with_a_taken_unique_field_is_409_without_an_etag() {
     assert!(created.headers().contains_key("etag"));
 }
 
+/// `modify_commit` on note:2: retitle it to `title` (release the old entry it read, claim
+/// the new one), or delete it with its entry (`title == None`).
+fn retitle(
+    store: &MemoryStore<String>,
+    guard: &Guard,
+    title: Option<&str>,
+) -> Result<Reply<()>, Rejection> {
+    let title = title.map(str::to_owned);
+    block(
+        guard
+            .modify_commit(store, "note:2", move |current, expect| {
+                let old = current.map(|c| format!("title:{}", c.value));
+                let mut commit = match &title {
+                    Some(t) => Commit::new().put("note:2", t.clone(), expect).put(
+                        format!("title:{t}"),
+                        "note:2".to_owned(),
+                        Expect::Absent,
+                    ),
+                    None => Commit::new().delete("note:2", expect),
+                };
+                if let Some(old) = old {
+                    commit = commit.delete(old, Expect::Any);
+                }
+                Ok(commit)
+            })
+            .unique_prefix("title:", "title"),
+    )
+}
+
+#[test]
+fn modify_commit_pins_the_version_read_and_names_the_target() {
+    let (store, _, n2) = notes();
+    // 428 without a precondition, 404 for a PATCH of nothing; nothing written.
+    assert_eq!(
+        retitle(&store, &guard(Method::PUT, &[]), Some("x"))
+            .unwrap_err()
+            .status(),
+        428
+    );
+    let patch_missing = block(guard(Method::PATCH, &[("if-match", "*")]).modify_commit(
+        &store,
+        "note:9",
+        |_, _| unreachable!("nothing to build on"),
+    ));
+    assert_eq!(patch_missing.unwrap_err().status(), 404);
+
+    // Taking note:1's title: 409 field title, key note:2, note:2's ETag; nothing written.
+    let put = guard(Method::PUT, &[("if-match", "*")]);
+    let refused = retitle(&store, &put, Some("groceries")).unwrap_err();
+    let response = refused.into_http_response();
+    assert_eq!(response.status(), 409);
+    assert_eq!(response.headers()["etag"], n2.etag().as_str());
+    let p = Problem::from_response(&response).unwrap();
+    assert_eq!(
+        (p.key.as_deref(), p.field.as_deref()),
+        (Some("note:2"), Some("title"))
+    );
+    assert_eq!(store.get_sync("title:groceries").unwrap().value, "note:1");
+    assert_eq!(store.get_sync("note:2").unwrap().version, n2);
+
+    // A free title: 200 with the new ETag; the old entry released.
+    let done = retitle(&store, &put, Some("chores")).unwrap();
+    assert_eq!(done.status(), 200);
+    assert!(store.get_sync("title:todo").is_none());
+    assert_eq!(store.get_sync("title:chores").unwrap().value, "note:2");
+    let v3 = store.get_sync("note:2").unwrap().version;
+    assert_eq!(etag(done.headers()), v3.etag());
+
+    // A stale If-Match is 412 before anything is built; a body version is 409.
+    let stale = guard(Method::PUT, &[("if-match", &n2.etag())]);
+    assert_eq!(
+        retitle(&store, &stale, Some("y")).unwrap_err().status(),
+        412
+    );
+    let body = guard(Method::PUT, &[]).with_body_version(Some(&n2.etag()));
+    assert_eq!(retitle(&store, &body, Some("y")).unwrap_err().status(), 409);
+
+    // DELETE: 204, the entry goes with the note.
+    let delete = guard(Method::DELETE, &[("if-match", &v3.etag())]);
+    assert_eq!(retitle(&store, &delete, None).unwrap().status(), 204);
+    assert!(store.get_sync("note:2").is_none());
+    assert!(store.get_sync("title:chores").is_none());
+}
+
+#[test]
+fn modify_commit_creates_with_if_none_match_star_and_builds_on_nothing() {
+    let store = MemoryStore::<String>::new();
+    let put = guard(Method::PUT, &[("if-none-match", "*")]);
+    let created = block(put.modify_commit(&store, "n", |current, expect| {
+        assert!(current.is_none());
+        assert_eq!(expect, Expect::Absent);
+        Ok(Commit::new().put("n", "a".to_owned(), expect))
+    }))
+    .unwrap();
+    assert_eq!(created.status(), 201);
+    // Again: the note exists now, 412 before build runs.
+    let again = block(put.modify_commit(&store, "n", |_, _| unreachable!("refused first")));
+    assert_eq!(again.unwrap_err().status(), 412);
+    // build may refuse: nothing is written.
+    let put = guard(Method::PUT, &[("if-match", "*")]);
+    let refused = block(put.modify_commit(&store, "n", |_, _| {
+        Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "no").into())
+    }));
+    assert_eq!(refused.unwrap_err().status(), 422);
+    assert_eq!(store.get_sync("n").unwrap().value, "a");
+}
+
 #[test]
 fn the_seeds_duplicate_username_is_409_with_field_username_in_one_call() {
     let store = MemoryStore::new();

@@ -453,10 +453,28 @@ fn put_with_if_none_match() {
     response.conflict(412, &etag);
     assert_unchanged(&server, "alice", &alice(), &etag);
 
-    // If-None-Match with the current tag (weak comparison): 412.
+    // If-None-Match with entity-tags alone cannot prevent a lost update: 428, and the
+    // detail says what to send (issue 10).
+    for tag in [etag.clone(), "\"nope\"".to_owned()] {
+        let response = server
+            .request("PUT", "/api/users/alice")
+            .header("If-None-Match", &tag)
+            .json(&json!({"username": "alice"}))
+            .send();
+        let problem = response.problem(428);
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("If-None-Match with entity-tags alone"),
+            "{detail}"
+        );
+        assert_unchanged(&server, "alice", &alice(), &etag);
+    }
+
+    // With If-Match, a tag list is evaluated too: the current tag (weak comparison) is 412.
     for tag in [etag.clone(), weak(&etag), format!("\"nope\", {etag}")] {
         server
             .request("PUT", "/api/users/alice")
+            .header("If-Match", &etag)
             .header("If-None-Match", &tag)
             .json(&json!({"username": "alice"}))
             .send()
@@ -468,6 +486,7 @@ fn put_with_if_none_match() {
     let v2 = json!({"username": "alice", "v": 2});
     let response = server
         .request("PUT", "/api/users/alice")
+        .header("If-Match", &etag)
         .header("If-None-Match", "\"nope\"")
         .json(&v2)
         .send();
@@ -484,33 +503,50 @@ fn put_with_if_unmodified_since() {
         .send()
         .one_header("last-modified")
         .to_owned();
-    let response = server
-        .request("PUT", "/api/users/alice")
-        .header(
-            "If-Unmodified-Since",
-            shift_http_date(&last_modified, -3600),
-        )
-        .json(&json!({"username": "alice"}))
-        .send();
-    response.conflict(412, &etag);
+    // A date alone cannot prevent a lost update (one-second granularity): 428, whatever
+    // the date, and the detail says what to send instead (issue 10).
+    for date in [
+        shift_http_date(&last_modified, -3600),
+        last_modified.clone(),
+        shift_http_date(&last_modified, 3600),
+    ] {
+        let response = server
+            .request("PUT", "/api/users/alice")
+            .header("If-Unmodified-Since", &date)
+            .json(&json!({"username": "alice"}))
+            .send();
+        let problem = response.problem(428);
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains("If-Match"), "{detail}");
+        assert!(detail.contains("If-Unmodified-Since alone"), "{detail}");
+        assert_unchanged(&server, "alice", &alice(), &etag);
+    }
+
+    // With the ETag in `_version` it is evaluated as well (with If-Match it would be
+    // ignored, RFC 9110 13.2.2): an earlier date is 412...
+    let put = |date: String, doc: &Value| {
+        let mut doc = doc.clone();
+        doc["_version"] = json!(etag);
+        server
+            .request("PUT", "/api/users/alice")
+            .header("If-Unmodified-Since", date)
+            .json(&doc)
+            .send()
+    };
+    put(
+        shift_http_date(&last_modified, -3600),
+        &json!({"username": "alice"}),
+    )
+    .conflict(412, &etag);
     assert_unchanged(&server, "alice", &alice(), &etag);
 
-    // The second the resource was modified in: a write in that same second could be lost,
-    // so the date (a weak validator) fails for a write (RFC 9110 8.8.2.2; issue 10).
-    let response = server
-        .request("PUT", "/api/users/alice")
-        .header("If-Unmodified-Since", &last_modified)
-        .json(&json!({"username": "alice", "v": 1}))
-        .send();
-    response.conflict(412, &etag);
+    // ...and so is the second the resource was modified in: a write in that same second
+    // could be lost, so the date (a weak validator) fails for a write (RFC 9110 8.8.2.2).
+    put(last_modified.clone(), &json!({"username": "alice", "v": 1})).conflict(412, &etag);
     assert_unchanged(&server, "alice", &alice(), &etag);
 
     let v2 = json!({"username": "alice", "v": 2});
-    let response = server
-        .request("PUT", "/api/users/alice")
-        .header("If-Unmodified-Since", shift_http_date(&last_modified, 1))
-        .json(&v2)
-        .send();
+    let response = put(shift_http_date(&last_modified, 1), &v2);
     response.assert_status(200);
     assert_unchanged(&server, "alice", &v2, &response.etag());
 }
@@ -687,13 +723,31 @@ fn patch_merges_with_if_match() {
 fn patch_with_if_none_match_and_if_unmodified_since() {
     let (server, etag) = with_alice();
     let patch = json!({"age": 40});
-    for tag in ["*".to_owned(), etag.clone(), weak(&etag)] {
+    // `If-None-Match: *` is lost-update-safe (create-only): false on an existing user, 412.
+    server
+        .request("PATCH", "/api/users/alice")
+        .header("If-None-Match", "*")
+        .merge_patch(&patch)
+        .send()
+        .conflict(412, &etag);
+    // Tags or a date alone cannot prevent a lost update: 428 (issue 10).
+    for tag in [etag.clone(), weak(&etag), "\"nope\"".to_owned()] {
         server
             .request("PATCH", "/api/users/alice")
             .header("If-None-Match", &tag)
             .merge_patch(&patch)
             .send()
-            .conflict(412, &etag);
+            .problem(428);
+        // With If-Match they are evaluated: the current tag is 412.
+        if tag != "\"nope\"" {
+            server
+                .request("PATCH", "/api/users/alice")
+                .header("If-Match", "*")
+                .header("If-None-Match", &tag)
+                .merge_patch(&patch)
+                .send()
+                .conflict(412, &etag);
+        }
         assert_unchanged(&server, "alice", &alice(), &etag);
     }
     let last_modified = server
@@ -701,20 +755,28 @@ fn patch_with_if_none_match_and_if_unmodified_since() {
         .send()
         .one_header("last-modified")
         .to_owned();
+    let earlier = shift_http_date(&last_modified, -3600);
     server
         .request("PATCH", "/api/users/alice")
-        .header(
-            "If-Unmodified-Since",
-            shift_http_date(&last_modified, -3600),
-        )
+        .header("If-Unmodified-Since", &earlier)
         .merge_patch(&patch)
+        .send()
+        .problem(428);
+    // With the ETag in `_version`, the date is evaluated too (RFC 9110 13.2.2).
+    let mut with_version = patch.clone();
+    with_version["_version"] = json!(etag);
+    server
+        .request("PATCH", "/api/users/alice")
+        .header("If-Unmodified-Since", &earlier)
+        .merge_patch(&with_version)
         .send()
         .conflict(412, &etag);
     assert_unchanged(&server, "alice", &alice(), &etag);
 
-    // A tag that is not current: proceeds.
+    // With If-Match, a tag that is not current: proceeds.
     let response = server
         .request("PATCH", "/api/users/alice")
+        .header("If-Match", &etag)
         .header("If-None-Match", "\"nope\"")
         .merge_patch(&patch)
         .send();
@@ -1094,12 +1156,12 @@ fn unknown_routes_are_404_and_wrong_methods_405() {
         allowed
     };
 
-    for method in ["GET", "PUT", "PATCH", "DELETE"] {
+    for method in ["PUT", "PATCH", "DELETE"] {
         let response = server.request(method, "/api/users").send();
         response.problem(405);
         assert_eq!(
             allow_of(&response),
-            ["OPTIONS", "POST"],
+            ["GET", "HEAD", "OPTIONS", "POST"],
             "{method} /api/users"
         );
     }

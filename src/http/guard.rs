@@ -14,8 +14,8 @@ use super::rejection::{Origin, Rejection};
 use super::reply::Reply;
 use super::validators::{EntityTag, Validators};
 use crate::{
-    Applied, BoxFuture, Commit, CommitConflict, ConflictKind, Expect, Meta, StoreError,
-    VersionedStore,
+    Applied, BoxFuture, Commit, CommitConflict, ConflictKind, Expect, Meta, Op, StoreError,
+    Versioned, VersionedStore,
 };
 
 /// A version the client carried in the request body, if the handler accepts one.
@@ -47,6 +47,7 @@ enum BodyVersion {
 /// | PATCH: read, change, write pinned to what was read | [`modify`](Self::modify) | 200, 404, 409, 412, 428 |
 /// | POST: create only if absent, 409 naming the field | [`create`](Self::create) | 201, 409, 412 |
 /// | a write of several keys (unique fields as index entries) | [`commit`](Self::commit) | as `put` / `create`, 409 naming the field |
+/// | a read-modify-write of several keys (PUT / PATCH / DELETE moving a unique value) | [`modify_commit`](Self::modify_commit) | as `modify`, 409 naming the field |
 /// | your own resource, any ETag scheme | [`check`](Self::check), [`reply`](Self::reply) | 304, 404, 409, 412, 428 |
 /// | the store expectation only, for your own write | [`write_expect`](Self::write_expect) + [`refusal`](Self::refusal) | |
 ///
@@ -623,6 +624,80 @@ impl Guard {
         }
     }
 
+    /// **A read-modify-write of several keys** (a PUT, PATCH or DELETE that moves a unique
+    /// value): reads `key`, checks the request against what it read (428, 404 for PATCH /
+    /// DELETE of a missing key, 412, 409 for a body version) as [`modify`](Self::modify)
+    /// does, then hands `build` the value read (`None`: absent, a PUT creating it) and the
+    /// expectation **pinned to the version read** (`Expect::Absent` when absent). `build`
+    /// returns the commit, with the target's operation carrying that expectation, plus the
+    /// index entries to release and claim (it may refuse with any [`Rejection`]; nothing is
+    /// written). Because the target is pinned, what `build` saw of it (e.g. its old unique
+    /// value) is exactly what the commit replaces.
+    ///
+    /// Answers as [`commit`](Self::commit): a refused index entry named with `.unique(..)`
+    /// or `.unique_prefix(..)` is **409, field F is taken**, naming the target and carrying
+    /// the version read (the target's own expectation held); a refusal of the target (a
+    /// concurrent change) is 412 when the request's expectation came from a header, 409 from
+    /// the body or the server. 200 / 201 with the target's new validators, 204 for a delete;
+    /// no body (add one with [`Reply::with_body`]). A commit of the target's operation alone
+    /// runs as a single-key write, so it works on stores without multi-key commits.
+    ///
+    /// ```
+    /// use http::{HeaderMap, Method, StatusCode};
+    /// use optimist::http::{Guard, Problem};
+    /// use optimist::{Commit, Expect, MemoryStore};
+    /// # futures_executor::block_on(async {
+    /// let store = MemoryStore::new();
+    /// store.put_sync("email:ann@example.com", "ann".to_string(), Expect::Absent).unwrap();
+    /// store.put_sync("email:bob@example.com", "bob".to_string(), Expect::Absent).unwrap();
+    /// let v = store.put_sync("bob", "bob@example.com".to_string(), Expect::Absent).unwrap().version;
+    ///
+    /// // Bob moves to ann@example.com: release his old entry, claim the new one.
+    /// let mut h = HeaderMap::new();
+    /// h.insert("if-match", v.header_value());
+    /// let guard = Guard::new(&Method::PUT, &h).unwrap();
+    /// let moved = |to: &'static str| guard
+    ///     .modify_commit(&store, "bob", move |current, expect| {
+    ///         let old = current.expect("bob exists").value;
+    ///         Ok(Commit::new()
+    ///             .put("bob", to.to_string(), expect)
+    ///             .delete(format!("email:{old}"), Expect::Any)
+    ///             .put(format!("email:{to}"), "bob".to_string(), Expect::Absent))
+    ///     })
+    ///     .unique_prefix("email:", "email");
+    /// let refused = moved("ann@example.com").await.unwrap_err();
+    /// let response = refused.into_http_response();
+    /// assert_eq!(response.status(), 409);
+    /// assert_eq!(response.headers()["etag"], v.etag().as_str()); // Bob's, not the entry's
+    /// let p = Problem::from_response(&response).unwrap();
+    /// assert_eq!((p.key.as_deref(), p.field.as_deref()), (Some("bob"), Some("email")));
+    ///
+    /// assert_eq!(moved("bob@example.org").await.unwrap().status(), 200);
+    /// assert!(store.get_sync("email:bob@example.com").is_none());
+    /// # });
+    /// ```
+    pub fn modify_commit<'a, V, S, F>(
+        &'a self,
+        store: &'a S,
+        key: &'a str,
+        build: F,
+    ) -> ModifyCommit<'a, V, S, F>
+    where
+        S: VersionedStore<V> + ?Sized,
+        F: FnOnce(Option<Versioned<V>>, Expect) -> Result<Commit<V>, Rejection>,
+    {
+        ModifyCommit {
+            guard: self,
+            store,
+            key,
+            build,
+            unique: Vec::new(),
+            field: None,
+            location: None,
+            value: PhantomData,
+        }
+    }
+
     /// The expectation and origin of a create-only write of `key`.
     async fn create_expect<V, S>(&self, store: &S, key: &str) -> Result<Origin, Rejection>
     where
@@ -782,7 +857,7 @@ pub struct GuardedCommit<'a, V, S: ?Sized, F> {
     store: &'a S,
     key: &'a str,
     build: F,
-    unique: Vec<(String, String)>,
+    unique: Vec<(Unique, String)>,
     field: Option<String>,
     location: Option<String>,
     value: PhantomData<fn() -> V>,
@@ -793,7 +868,16 @@ impl<V, S: ?Sized, F> GuardedCommit<'_, V, S, F> {
     /// `email:ann@example.com` for `email`): when it refuses, the answer is 409 naming the
     /// target resource and `field`.
     pub fn unique(mut self, index_key: impl Into<String>, field: impl Into<String>) -> Self {
-        self.unique.push((index_key.into(), field.into()));
+        self.unique
+            .push((Unique::Key(index_key.into()), field.into()));
+        self
+    }
+
+    /// Every key starting with `prefix` is an index entry of field `field` (e.g. `email:`
+    /// for `email`).
+    pub fn unique_prefix(mut self, prefix: impl Into<String>, field: impl Into<String>) -> Self {
+        self.unique
+            .push((Unique::Prefix(prefix.into()), field.into()));
         self
     }
 
@@ -837,29 +921,190 @@ where
                 (guard.write_expect(store, key).await?, guard.origin())
             };
             let commit = build(expect.clone());
-            let Some(target) = commit.keys().position(|k| k == key) else {
-                return Err(Rejection::Internal {
-                    detail: format!("the commit has no operation on its target key {key:?}"),
-                });
+            let labels = Labels {
+                unique: &unique,
+                field,
+                location,
             };
-            let refused = match store.commit(commit).await {
-                Ok(applied) => return Ok(committed(applied.get(target), &expect, location)),
-                Err(StoreError::CommitConflict(c)) => c,
-                Err(other) => {
-                    return Err(Rejection::from_store_error(other, guard.method(), origin));
-                }
-            };
-            if let Some(own) = refused.get(key) {
-                let r = Rejection::from_store_error(own.clone().into(), guard.method(), origin);
-                return Err(match field {
-                    Some(f) => r.with_field(f),
-                    None => r,
-                });
-            }
-            let current = guard.target_current(store, key, &expect).await;
-            Err(taken(key, &refused, &unique, current))
+            run_commit(guard, store, key, commit, &expect, origin, labels).await
         })
     }
+}
+
+/// A read-modify-write of several keys; see [`Guard::modify_commit`]. Name the unique-value
+/// index entries, then `.await` it.
+#[must_use = "a ModifyCommit does nothing until it is awaited"]
+pub struct ModifyCommit<'a, V, S: ?Sized, F> {
+    guard: &'a Guard,
+    store: &'a S,
+    key: &'a str,
+    build: F,
+    unique: Vec<(Unique, String)>,
+    field: Option<String>,
+    location: Option<String>,
+    value: PhantomData<fn() -> V>,
+}
+
+impl<V, S: ?Sized, F> ModifyCommit<'_, V, S, F> {
+    /// `index_key` is an entry that holds a unique value for field `field`: when it refuses,
+    /// the answer is 409 naming the target resource and `field`.
+    pub fn unique(mut self, index_key: impl Into<String>, field: impl Into<String>) -> Self {
+        self.unique
+            .push((Unique::Key(index_key.into()), field.into()));
+        self
+    }
+
+    /// Every key starting with `prefix` is an index entry of field `field` (e.g. `email:`
+    /// for `email`), for when the entry's key is only known once the current value is read.
+    pub fn unique_prefix(mut self, prefix: impl Into<String>, field: impl Into<String>) -> Self {
+        self.unique
+            .push((Unique::Prefix(prefix.into()), field.into()));
+        self
+    }
+
+    /// The request field the **target's** key stands for (a create finding it taken).
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// The `Location` sent with a 201.
+    pub fn location(mut self, uri: impl Into<String>) -> Self {
+        self.location = Some(uri.into());
+        self
+    }
+}
+
+impl<'a, V, S, F> IntoFuture for ModifyCommit<'a, V, S, F>
+where
+    V: Send + 'a,
+    S: VersionedStore<V> + ?Sized + 'a,
+    F: FnOnce(Option<Versioned<V>>, Expect) -> Result<Commit<V>, Rejection> + Send + 'a,
+{
+    type Output = Result<Reply<()>, Rejection>;
+    type IntoFuture = BoxFuture<'a, Self::Output>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let ModifyCommit {
+                guard,
+                store,
+                key,
+                build,
+                unique,
+                field,
+                location,
+                value: PhantomData,
+            } = self;
+            guard.gate()?;
+            let current = store.get(key).await.map_err(|e| guard.refusal(e))?;
+            if current.is_none() && !creates(guard.method()) {
+                return Err(Rejection::not_found(key));
+            }
+            let validators = current.as_ref().map(|c| Validators::from(c.meta()));
+            guard.check_write(key, validators.as_ref())?;
+            let expect = Expect::from(current.as_ref().map(|c| c.version));
+            let commit = build(current, expect.clone())?;
+            let labels = Labels {
+                unique: &unique,
+                field,
+                location,
+            };
+            run_commit(guard, store, key, commit, &expect, guard.origin(), labels).await
+        })
+    }
+}
+
+/// Which keys of a commit are unique-value index entries.
+#[derive(Clone, Debug)]
+enum Unique {
+    /// Exactly this key.
+    Key(String),
+    /// Every key with this prefix.
+    Prefix(String),
+}
+
+impl Unique {
+    fn names(&self, key: &str) -> bool {
+        match self {
+            Unique::Key(k) => k == key,
+            Unique::Prefix(p) => key.starts_with(p.as_str()),
+        }
+    }
+}
+
+/// How a guarded commit's answer names things.
+struct Labels<'u> {
+    unique: &'u [(Unique, String)],
+    field: Option<String>,
+    location: Option<String>,
+}
+
+/// Runs `commit` (whose operation on `key` carries `expect`) and answers it: the target's
+/// refusal as a single write's, an index entry's as "409, field F is taken" naming the
+/// target and its current tag. A commit of the target's operation alone runs as the
+/// single-key write it is (on any store, at single-key speed).
+async fn run_commit<V, S>(
+    guard: &Guard,
+    store: &S,
+    key: &str,
+    commit: Commit<V>,
+    expect: &Expect,
+    origin: Origin,
+    labels: Labels<'_>,
+) -> Result<Reply<()>, Rejection>
+where
+    S: VersionedStore<V> + ?Sized,
+{
+    let Labels {
+        unique,
+        field,
+        location,
+    } = labels;
+    let Some(target) = commit.keys().position(|k| k == key) else {
+        return Err(Rejection::Internal {
+            detail: format!("the commit has no operation on its target key {key:?}"),
+        });
+    };
+    let own_refusal = |e: StoreError| {
+        let r = Rejection::from_store_error(e, guard.method(), origin);
+        match &field {
+            Some(f) => r.with_field(f.clone()),
+            None => r,
+        }
+    };
+    if commit.len() == 1 {
+        let applied = match commit.into_ops().pop() {
+            Some(Op::Put { value, expect, .. }) => {
+                Applied::Put(store.put(key, value, expect).await.map_err(own_refusal)?)
+            }
+            Some(Op::Delete { expect, .. }) => match store.delete(key, expect).await {
+                Ok(Some(v)) => Applied::Deleted(Some(v)),
+                Ok(None) => return Err(Rejection::not_found(key)),
+                Err(e) => return Err(own_refusal(e)),
+            },
+            Some(Op::Check { expect, .. }) => {
+                let now = store.head(key).await.map_err(|e| guard.refusal(e))?;
+                let now = now.map(|m| m.version);
+                if !expect.admits(now) {
+                    return Err(own_refusal(crate::Conflict::new(key, expect, now).into()));
+                }
+                Applied::Checked(now)
+            }
+            None => unreachable!("a commit of length 1 has one operation"),
+        };
+        return Ok(committed(Some(&applied), expect, location));
+    }
+    let refused = match store.commit(commit).await {
+        Ok(applied) => return Ok(committed(applied.get(target), expect, location)),
+        Err(StoreError::CommitConflict(c)) => c,
+        Err(other) => return Err(Rejection::from_store_error(other, guard.method(), origin)),
+    };
+    if let Some(own) = refused.get(key) {
+        return Err(own_refusal(own.clone().into()));
+    }
+    let current = guard.target_current(store, key, expect).await;
+    Err(taken(key, &refused, unique, current))
 }
 
 /// The reply for a commit that applied, from what it did to the target.
@@ -886,13 +1131,13 @@ fn committed(target: Option<&Applied>, expect: &Expect, location: Option<String>
 fn taken(
     key: &str,
     refused: &CommitConflict,
-    unique: &[(String, String)],
+    unique: &[(Unique, String)],
     current: Option<EntityTag>,
 ) -> Rejection {
     let labelled = refused.conflicts().iter().find_map(|c| {
         unique
             .iter()
-            .find(|(index, _)| index == c.key())
+            .find(|(index, _)| index.names(c.key()))
             .map(|(_, field)| field)
     });
     match labelled {

@@ -20,7 +20,8 @@ use worker::{BenchValue, Limit, Tally, WorkerPlan};
 /// `optimist bench` options.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Backend: memory, sqlite:PATH, postgres://..., redis://...
+    /// Backend: memory, sqlite:PATH, postgres://USER@HOST/DB, redis://HOST,
+    /// etcd://HOST:PORT[,HOST:PORT...], or mysql://USER@HOST/DB (MariaDB)
     #[arg(long, default_value = "memory")]
     pub store: StoreSpec,
     /// Concurrent workers (default: the number of cores).

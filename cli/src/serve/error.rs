@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::header::CACHE_CONTROL;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use optimist::http::{Problem, Rejection};
+use optimist::http::{Precondition, Problem, Rejection};
 
 /// An error response: a decision of the library (409/412/428/304/...) or a problem about the
 /// request itself (400/404/405/413/415/422/501), with any header fields it needs
@@ -81,6 +81,18 @@ impl ApiError {
     }
 }
 
+impl From<ApiError> for Rejection {
+    /// The library's form of an error, for code that answers with a [`Rejection`] (a
+    /// closure given to the guard). Extra header fields are dropped: only problems about
+    /// the document itself (which have none) take this path.
+    fn from(e: ApiError) -> Self {
+        match e.0.kind {
+            Kind::Rejection(r) => r,
+            Kind::Problem(p) => p.into(),
+        }
+    }
+}
+
 impl From<Rejection> for ApiError {
     fn from(r: Rejection) -> Self {
         ApiError(Box::new(Inner {
@@ -91,8 +103,9 @@ impl From<Rejection> for ApiError {
 }
 
 /// What a write refused with 428 must resend, in this API's terms (it also takes a
-/// `_version` member for PUT and PATCH, and DELETE creates nothing).
-fn precondition_required_detail(method: &Method) -> String {
+/// `_version` member for PUT and PATCH, and DELETE creates nothing), and why a precondition
+/// it sent does not do (`sent`).
+fn precondition_required_detail(method: &Method, sent: Option<Precondition>) -> String {
     let how = match *method {
         Method::DELETE => {
             "read the user, then resend with If-Match set to its ETag (If-Match: * deletes \
@@ -107,7 +120,18 @@ fn precondition_required_detail(method: &Method) -> String {
              holding it; to create it only if absent, send If-None-Match: *"
         }
     };
-    format!("{method} requires a precondition: {how}")
+    let why = match sent {
+        Some(Precondition::IfUnmodifiedSince) => {
+            ". If-Unmodified-Since alone cannot prevent a lost update: a date has one-second \
+             granularity, so a change in the same second goes unseen"
+        }
+        Some(Precondition::IfNoneMatch) => {
+            ". If-None-Match with entity-tags alone cannot prevent a lost update: it names \
+             versions not to overwrite, not the one you read"
+        }
+        _ => "",
+    };
+    format!("{method} requires a precondition that prevents lost updates: {how}{why}")
 }
 
 impl IntoResponse for ApiError {
@@ -115,13 +139,13 @@ impl IntoResponse for ApiError {
         let Inner { kind, headers } = *self.0;
         let mut response = match kind {
             Kind::Rejection(rejection @ Rejection::PreconditionRequired { .. }) => {
-                let Rejection::PreconditionRequired { method, .. } = &rejection else {
-                    unreachable!("matched above")
-                };
-                let detail = precondition_required_detail(method);
-                let mut problem = rejection.problem().expect("a 428 has a problem body");
-                problem.detail = detail;
-                let mut response = problem.into_http_response().map(Body::from);
+                let mut response = rejection.clone().into_http_response().map(Body::from);
+                if let (Rejection::PreconditionRequired { method, sent, .. }, Some(mut problem)) =
+                    (&rejection, rejection.problem())
+                {
+                    problem.detail = precondition_required_detail(method, *sent);
+                    response = problem.into_http_response().map(Body::from);
+                }
                 response
                     .headers_mut()
                     .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -164,8 +188,11 @@ mod tests {
 
     #[test]
     fn a_428_for_delete_never_says_create() {
-        let detail = precondition_required_detail(&Method::DELETE);
+        let detail = precondition_required_detail(&Method::DELETE, None);
         assert!(!detail.contains("create"), "{detail}");
-        assert!(precondition_required_detail(&Method::PUT).contains("If-None-Match: *"));
+        assert!(precondition_required_detail(&Method::PUT, None).contains("If-None-Match: *"));
+        let date =
+            precondition_required_detail(&Method::PUT, Some(Precondition::IfUnmodifiedSince));
+        assert!(date.contains("If-Unmodified-Since alone"), "{date}");
     }
 }

@@ -23,7 +23,7 @@ pub const IMPLEMENTED: [Method; 7] = [
 ];
 
 /// The methods of `/api/users`.
-pub const COLLECTION_ALLOW: &str = "POST, OPTIONS";
+pub const COLLECTION_ALLOW: &str = "GET, HEAD, POST, OPTIONS";
 /// The methods of `/api/users/{username}`.
 pub const USER_ALLOW: &str = "GET, HEAD, PUT, PATCH, DELETE, OPTIONS";
 /// The methods of the server as a whole (`OPTIONS *`).

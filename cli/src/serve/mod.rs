@@ -2,8 +2,10 @@
 
 mod body;
 mod document;
+mod email;
 mod error;
 mod json;
+mod listing;
 mod merge_patch;
 mod methods;
 mod parse_errors;
@@ -17,7 +19,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::get;
 use http::StatusCode;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -33,7 +35,7 @@ use parse_errors::{Pending, ProblemIo};
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    /// The documents, keyed by username.
+    /// The documents, keyed by username, and the email index entries (`email:...`).
     pub store: SharedStore<Document>,
     /// The largest body accepted, in bytes.
     pub max_body: usize,
@@ -52,7 +54,8 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
-    /// Backend: memory, sqlite:PATH, postgres://..., redis://...
+    /// Backend: memory, sqlite:PATH, postgres://USER@HOST/DB, redis://HOST,
+    /// etcd://HOST:PORT[,HOST:PORT...], or mysql://USER@HOST/DB (MariaDB)
     #[arg(long, default_value = "memory")]
     pub store: StoreSpec,
     /// Where in the store the users live: the SQLite or PostgreSQL table, or the Redis key
@@ -76,7 +79,9 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route(
             "/api/users",
-            post(users::create).options(|| async { methods::options(methods::COLLECTION_ALLOW) }),
+            get(listing::list)
+                .post(users::create)
+                .options(|| async { methods::options(methods::COLLECTION_ALLOW) }),
         )
         .route(
             "/api/users/{username}",

@@ -3,19 +3,19 @@
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::response::{IntoResponse, Response};
-use http::header::{CONTENT_LOCATION, CONTENT_TYPE, LOCATION};
+use http::header::{CONTENT_LOCATION, CONTENT_TYPE, ETAG};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use optimist::http::{
-    Evaluation, Guard, Origin, PreconditionPolicy, Preconditions, Rejection, Validators,
-    set_validators,
+    Evaluation, Guard, PreconditionPolicy, Preconditions, Problem, Rejection, Reply,
 };
-use optimist::{Conflict, Expect, Meta, StoreError, Version, VersionedStore};
+use optimist::{Commit, Expect, VersionedStore};
 
 use super::AppState;
 use super::body::{JSON, MERGE_PATCH, read_json};
 use super::document::Document;
-use super::error::ApiError;
+use super::email;
+use super::error::{ApiError, title};
 use super::json::{Json, Object};
 use super::merge_patch;
 
@@ -40,7 +40,7 @@ impl<S: Send + Sync> FromRequestParts<S> for UserPath {
 /// Whether `name` matches `^[A-Za-z0-9_.-]{1,64}$` and is not `.` or `..`: those are
 /// dot-segments, which a client resolving `/api/users/..` removes (RFC 3986 5.2.4), so such a
 /// user could never be addressed.
-fn is_valid_username(name: &str) -> bool {
+pub fn is_valid_username(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name != "."
         && name != ".."
@@ -56,10 +56,9 @@ fn invalid_username() -> ApiError {
     )
 }
 
-/// `/api/users/{username}`, as a header value.
-fn user_uri(username: &str) -> HeaderValue {
-    HeaderValue::try_from(format!("/api/users/{username}"))
-        .expect("a valid username is a valid header value")
+/// `/api/users/{username}`.
+fn user_uri(username: &str) -> String {
+    format!("/api/users/{username}")
 }
 
 /// A request's document, checked.
@@ -103,32 +102,6 @@ fn check_username(doc: &Object, path: Option<&str>) -> Result<String, ApiError> 
     Ok(username.clone())
 }
 
-/// The expectation a `_version` member stands for: its ETag's version, or a list that never
-/// matches when it is not one of ours. Not a string: 422.
-fn body_expect(version: &Json) -> Result<Expect, ApiError> {
-    match version {
-        Json::String(tag) => Ok(match Version::from_etag(tag) {
-            Some(v) => Expect::Version(v),
-            None => Expect::OneOf(Vec::new()),
-        }),
-        _ => Err(ApiError::invalid_field(
-            VERSION_MEMBER,
-            "_version must be a string holding an ETag, e.g. \"\\\"42\\\"\"",
-        )),
-    }
-}
-
-fn store_rejection(e: StoreError, method: &Method, origin: Origin) -> Rejection {
-    if let StoreError::Indeterminate { key, source } = &e {
-        tracing::warn!(%key, error = %source, "the write's outcome is unknown: 503");
-    }
-    Rejection::from_store_error(e, method, origin)
-}
-
-fn store_error(e: StoreError, method: &Method, origin: Origin) -> ApiError {
-    store_rejection(e, method, origin).into()
-}
-
 /// `doc` as a `200 OK` JSON response.
 fn representation(doc: &Document) -> Response {
     let mut response = doc.text().to_owned().into_response();
@@ -138,23 +111,26 @@ fn representation(doc: &Document) -> Response {
     response
 }
 
-/// 200/201 with the stored document, its validators (`ETag`, `Last-Modified`), and
-/// `Content-Location` naming the user: the body is the user's representation exactly as a
-/// GET now returns it, so the validators are that representation's (RFC 9110 8.7, 8.8,
-/// 9.3.4).
-fn written(status: StatusCode, meta: &Meta, username: &str, doc: &Document) -> Response {
+/// The guard's reply (status, `ETag`, `Last-Modified`, `Location`) with the stored
+/// document as its body and `Content-Location` naming the user: the body is the user's
+/// representation exactly as a GET now returns it, so the validators are that
+/// representation's (RFC 9110 8.7, 8.8, 9.3.4).
+fn written<T>(reply: Reply<T>, username: &str, doc: &Document) -> Response {
+    let (status, headers, _) = reply.into_parts();
     let mut response = representation(doc);
     *response.status_mut() = status;
-    set_validators(response.headers_mut(), meta);
-    response
-        .headers_mut()
-        .insert(CONTENT_LOCATION, user_uri(username));
+    response.headers_mut().extend(headers);
+    // A valid username is ASCII letters, digits and `_.-`: always a valid header value.
+    if let Ok(uri) = HeaderValue::try_from(user_uri(username)) {
+        response.headers_mut().insert(CONTENT_LOCATION, uri);
+    }
     response
 }
 
 /// POST's preconditions (RFC 9110 13.1.1) are about its target, `/api/users`, which has no
-/// current representation (GET on it is 405): `If-Match` is false, `If-None-Match` true,
-/// the dates are ignored (no Last-Modified). A malformed one was refused with 400 already.
+/// current representation (GET on it lists users, but has no validators): `If-Match` is
+/// false, `If-None-Match` true, the dates are ignored. A malformed one was refused with 400
+/// already.
 fn check_post_preconditions(pre: &Preconditions) -> Result<(), ApiError> {
     match pre.evaluate(&Method::POST, None) {
         Evaluation::Failed(header) => Err(ApiError::new(
@@ -170,208 +146,248 @@ fn check_post_preconditions(pre: &Preconditions) -> Result<(), ApiError> {
     }
 }
 
-/// `POST /api/users`: create; a taken username is 409 naming the field.
+/// 501 when a write needs several keys changed in one step (an email moves) and the store
+/// cannot do that: an email is then never stored unindexed.
+fn needs_commit(state: &AppState, commit: &Commit<Document>) -> Result<(), Rejection> {
+    let max = state.store.capabilities().max_commit_keys;
+    if commit.len() > 1 && max < commit.len() {
+        return Err(Problem::new(
+            StatusCode::NOT_IMPLEMENTED,
+            format!(
+                "this store cannot change a user and its email index entry in one atomic step \
+                 (it does not support multi-key commits of {} keys), so users with an email \
+                 cannot be created, changed or deleted on it; users without one can",
+                commit.len()
+            ),
+        )
+        .with_title(title(StatusCode::NOT_IMPLEMENTED))
+        .into());
+    }
+    Ok(())
+}
+
+/// The commit that stores `doc` for `username` (expecting `expect` of it) and moves its
+/// email index entry from `old` to `new` (normalised addresses): the old entry is released,
+/// the new one claimed create-only. The document is pinned to the version its `old` was
+/// read from, so the old entry is the user's own.
+fn user_commit(
+    username: &str,
+    doc: Option<Document>,
+    expect: Expect,
+    old: Option<String>,
+    new: Option<&str>,
+) -> Commit<Document> {
+    let mut commit = match doc {
+        Some(doc) => Commit::new().put(username, doc, expect),
+        None => Commit::new().delete(username, expect),
+    };
+    if old.as_deref() != new {
+        if let Some(old) = old {
+            commit = commit.delete(email::index_key(&old), Expect::Any);
+        }
+        if let Some(new) = new {
+            commit = commit.put(
+                email::index_key(new),
+                email::index_value(username),
+                Expect::Absent,
+            );
+        }
+    }
+    commit
+}
+
+/// `POST /api/users`: create; a taken username or email is 409 naming the field.
 pub async fn create(
     State(state): State<AppState>,
-    pre: Preconditions,
+    guard: Guard,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    check_post_preconditions(&pre)?;
+    check_post_preconditions(guard.preconditions())?;
     let value = read_json(&headers, body, &state, JSON).await?;
     let Checked {
         username, members, ..
     } = into_document(value, None)?;
+    let new_email = email::of_request(&members)?;
     let doc = Document::new(&members);
-    let meta = state
-        .store
-        .put(&username, doc.clone(), Expect::Absent)
+    let commit = user_commit(
+        &username,
+        Some(doc.clone()),
+        Expect::Absent,
+        None,
+        new_email.as_deref(),
+    );
+    needs_commit(&state, &commit)?;
+    // The request's preconditions were about the collection (above); the user itself is
+    // created only if absent.
+    let create = Guard::from_preconditions(
+        Method::POST,
+        Preconditions::default(),
+        &PreconditionPolicy::default(),
+    );
+    let reply = create
+        .commit(&*state.store, &username, |_| commit)
+        .field("username")
+        .unique_prefix(email::INDEX_PREFIX, "email")
+        .location(user_uri(&username))
         .await
-        .map_err(|e| {
-            ApiError::from(store_rejection(e, &Method::POST, Origin::Server).with_field("username"))
-        })?;
-    tracing::info!(%username, etag = %meta.version, "created");
-    let mut response = written(StatusCode::CREATED, &meta, &username, &doc);
-    response.headers_mut().insert(LOCATION, user_uri(&username));
-    Ok(response)
+        .map_err(logged)?;
+    tracing::info!(%username, etag = ?reply.headers().get(ETAG), "created");
+    Ok(written(reply, &username, &doc))
 }
 
 /// `GET` / `HEAD /api/users/{username}`: 200 with validators, or 304 / 412 / 404.
 pub async fn read(
     State(state): State<AppState>,
     UserPath(username): UserPath,
-    method: Method,
-    pre: Preconditions,
+    guard: Guard,
 ) -> Result<Response, ApiError> {
     if !is_valid_username(&username) {
         return Err(ApiError::not_found(&username));
     }
-    let doc = state
-        .store
-        .get(&username)
-        .await
-        .map_err(|e| store_error(e, &method, Origin::Server))?
-        .ok_or_else(|| ApiError::not_found(&username))?;
-    Guard::from_preconditions(method.clone(), pre, &PreconditionPolicy::none())
-        .check(&username, Some(&Validators::from(doc.meta())))?;
-    let meta = doc.meta();
-    let mut response = representation(&doc.value);
-    set_validators(response.headers_mut(), &meta);
+    let reply = guard.read(&*state.store, &username).await.map_err(logged)?;
+    let (_, headers, doc) = reply.into_parts();
+    let mut response = doc
+        .as_ref()
+        .map_or_else(|| StatusCode::OK.into_response(), representation);
+    response.headers_mut().extend(headers);
     Ok(response)
 }
 
-/// Where a write's expectation comes from: the conditional headers (412 on failure), or
-/// the body's `_version` (409); neither is 428.
-fn write_origin(
-    pre: &Preconditions,
-    body_version: Option<&Json>,
-    method: &Method,
-) -> Result<Origin, ApiError> {
-    if pre.has_write_condition() {
-        Ok(Origin::Header)
-    } else if body_version.is_some() {
-        Ok(Origin::Body)
-    } else {
-        Err(Rejection::required(method.clone()).into())
+/// The guard for a write that also takes the ETag from a `_version` member. A
+/// lost-update-safe header takes precedence: `_version` is then ignored (not even its type
+/// is checked); otherwise it must be a string (422).
+fn write_guard(guard: Guard, version: Option<&Json>) -> Result<Guard, ApiError> {
+    if guard.preconditions().is_lost_update_safe() {
+        return Ok(guard.with_body_version(None));
+    }
+    match version {
+        None => Ok(guard.with_body_version(None)),
+        Some(Json::String(tag)) => Ok(guard.with_body_version(Some(tag))),
+        Some(_) => Err(ApiError::invalid_field(
+            VERSION_MEMBER,
+            "_version must be a string holding an ETag, e.g. \"\\\"42\\\"\"",
+        )),
     }
 }
 
 /// `PUT /api/users/{username}`: replace (`If-Match` or `_version`) or create-only
-/// (`If-None-Match: *`).
+/// (`If-None-Match: *`); the email index entry moves with the document.
 pub async fn replace(
     State(state): State<AppState>,
     UserPath(username): UserPath,
-    pre: Preconditions,
+    guard: Guard,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let method = Method::PUT;
     if !is_valid_username(&username) {
         return Err(invalid_username());
     }
     let value = read_json(&headers, body, &state, JSON).await?;
     let Checked {
-        members,
-        version: body_version,
-        ..
+        members, version, ..
     } = into_document(value, Some(&username))?;
-    let origin = write_origin(&pre, body_version.as_ref(), &method)?;
-    let expect = match (origin, &body_version) {
-        (Origin::Body, Some(v)) => body_expect(v)?,
-        _ => {
-            Guard::from_preconditions(method.clone(), pre, &PreconditionPolicy::none())
-                .write_expect(&*state.store, &username)
-                .await?
-        }
-    };
-    let created = expect == Expect::Absent;
+    let new_email = email::of_request(&members)?;
+    let guard = write_guard(guard, version.as_ref())?;
     let doc = Document::new(&members);
-    let meta = state
-        .store
-        .put(&username, doc.clone(), expect)
+    let stored = doc.clone();
+    let reply = guard
+        .modify_commit(&*state.store, &username, |current, expect| {
+            let old = current.as_ref().and_then(|c| email::of_stored(&c.value));
+            let commit = user_commit(&username, Some(stored), expect, old, new_email.as_deref());
+            needs_commit(&state, &commit)?;
+            Ok(commit)
+        })
+        .unique_prefix(email::INDEX_PREFIX, "email")
         .await
-        .map_err(|e| store_error(e, &method, origin))?;
-    tracing::info!(%username, etag = %meta.version, created, "replaced");
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(written(status, &meta, &username, &doc))
+        .map_err(logged)?;
+    tracing::info!(%username, etag = ?reply.headers().get(ETAG), status = %reply.status(), "replaced");
+    Ok(written(reply, &username, &doc))
 }
 
 /// `PATCH /api/users/{username}` with a JSON Merge Patch: read, check the precondition
-/// against what was read, apply, and write pinned to the version read.
+/// against what was read, apply, and commit pinned to the version read (with the email
+/// index entry when the email changes).
 pub async fn patch(
     State(state): State<AppState>,
     UserPath(username): UserPath,
-    pre: Preconditions,
+    guard: Guard,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let method = Method::PATCH;
     if !is_valid_username(&username) {
         return Err(ApiError::not_found(&username));
     }
     let mut patch = read_json(&headers, body, &state, MERGE_PATCH).await?;
-    let body_version = match &mut patch {
+    let version = match &mut patch {
         Json::Object(members) => members.shift_remove(VERSION_MEMBER),
         _ => None,
     };
-    let origin = write_origin(&pre, body_version.as_ref(), &method)?;
-    // A conditional header takes precedence: `_version` is then ignored, as on PUT.
-    let body_expect = match (origin, &body_version) {
-        (Origin::Body, Some(v)) => Some(body_expect(v)?),
-        _ => None,
-    };
-    let current = state
-        .store
-        .get(&username)
-        .await
-        .map_err(|e| store_error(e, &method, origin))?
-        .ok_or_else(|| ApiError::not_found(&username))?;
-    let pinned = match body_expect {
-        Some(expect) => {
-            if !expect.admits(Some(current.version)) {
-                let conflict = Conflict::new(&*username, expect, Some(current.version));
-                return Err(Rejection::conflict(conflict)
-                    .with_field(VERSION_MEMBER)
-                    .into());
-            }
-            Expect::Version(current.version)
-        }
-        _ => pre
-            .expect_for(Some(&current.meta()))
-            .map_err(|header| {
-                Rejection::precondition_failed(
-                    &username,
-                    &pre,
-                    header,
-                    Some(current.version.into()),
-                )
-            })?
-            .expect("a header precondition is present"),
-    };
-    let members = current.value.members().map_err(|e| {
-        tracing::error!(%username, error = %e, "a stored document does not parse");
-        ApiError::from(Rejection::Internal {
-            detail: format!("the stored document of {username:?} does not parse: {e}"),
+    let guard = write_guard(guard, version.as_ref())?;
+    let mut patched = None;
+    let reply = guard
+        .modify_commit(&*state.store, &username, |current, expect| {
+            // The guard answers 404 for a PATCH of nothing before building.
+            let Some(current) = current else {
+                return Err(Rejection::not_found(&username));
+            };
+            let members = current.value.members().map_err(|e| {
+                tracing::error!(%username, error = %e, "a stored document does not parse");
+                Rejection::Internal {
+                    detail: format!("the stored document of {username:?} does not parse: {e}"),
+                }
+            })?;
+            let mut value = Json::Object(members);
+            merge_patch::apply(&mut value, &patch);
+            let members = into_document(value, Some(&username))?.members;
+            let new_email = email::of_request(&members)?;
+            let doc = Document::new(&members);
+            patched = Some(doc.clone());
+            let old = email::of_stored(&current.value);
+            let commit = user_commit(&username, Some(doc), expect, old, new_email.as_deref());
+            needs_commit(&state, &commit)?;
+            Ok(commit)
         })
-    })?;
-    let mut value = Json::Object(members);
-    merge_patch::apply(&mut value, &patch);
-    let members = into_document(value, Some(&username))?.members;
-    let doc = Document::new(&members);
-    let meta = state
-        .store
-        .put(&username, doc.clone(), pinned)
+        .unique_prefix(email::INDEX_PREFIX, "email")
         .await
-        .map_err(|e| store_error(e, &method, origin))?;
-    tracing::info!(%username, etag = %meta.version, "patched");
-    Ok(written(StatusCode::OK, &meta, &username, &doc))
+        .map_err(logged)?;
+    let doc = patched.ok_or_else(|| Rejection::Internal {
+        detail: "a PATCH was committed without a document".to_owned(),
+    })?;
+    tracing::info!(%username, etag = ?reply.headers().get(ETAG), "patched");
+    Ok(written(reply, &username, &doc))
 }
 
-/// `DELETE /api/users/{username}`: needs `If-Match`; 204, 404, 412 or 428.
+/// `DELETE /api/users/{username}`: needs `If-Match`; 204, 404, 412 or 428. The email index
+/// entry goes with the user, in the same commit.
 pub async fn remove(
     State(state): State<AppState>,
     UserPath(username): UserPath,
-    pre: Preconditions,
+    guard: Guard,
 ) -> Result<StatusCode, ApiError> {
-    let method = Method::DELETE;
-    let guard = Guard::from_preconditions(method.clone(), pre, &PreconditionPolicy::default());
     guard.gate()?;
     if !is_valid_username(&username) {
         return Err(ApiError::not_found(&username));
     }
-    let expect = guard.write_expect(&*state.store, &username).await?;
-    match state.store.delete(&username, expect).await {
-        Ok(Some(version)) => {
-            tracing::info!(%username, etag = %version, "deleted");
-            Ok(StatusCode::NO_CONTENT)
-        }
-        Ok(None) => Err(ApiError::not_found(&username)),
-        Err(e) => Err(store_error(e, &method, Origin::Header)),
+    let reply = guard
+        .modify_commit(&*state.store, &username, |current, expect| {
+            let old = current.as_ref().and_then(|c| email::of_stored(&c.value));
+            let commit = user_commit(&username, None, expect, old, None);
+            needs_commit(&state, &commit)?;
+            Ok(commit)
+        })
+        .await
+        .map_err(logged)?;
+    tracing::info!(%username, "deleted");
+    Ok(reply.status())
+}
+
+/// Logs a write whose outcome is unknown (the client gets a 503 and no detail).
+fn logged(r: Rejection) -> Rejection {
+    if let Rejection::Indeterminate { key } = &r {
+        tracing::warn!(%key, "the write's outcome is unknown: 503");
     }
+    r
 }
 
 #[cfg(test)]
@@ -392,19 +408,5 @@ mod tests {
         assert!(!is_valid_username(".."));
         assert!(is_valid_username("..."));
         assert!(is_valid_username(".a"));
-    }
-
-    #[test]
-    fn body_versions() {
-        let v = Version::new(4).unwrap();
-        assert_eq!(
-            body_expect(&Json::String(v.etag())).unwrap(),
-            Expect::Version(v)
-        );
-        assert_eq!(
-            body_expect(&Json::String("nope".into())).unwrap(),
-            Expect::OneOf(vec![])
-        );
-        assert!(body_expect(&Json::Number("4".into())).is_err());
     }
 }

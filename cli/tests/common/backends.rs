@@ -1,11 +1,13 @@
-//! Running one black-box test on every backend: memory, SQLite, PostgreSQL and Redis.
+//! Running one black-box test on every backend: memory, SQLite, PostgreSQL, Redis, etcd and
+//! MariaDB.
 //!
 //! [`every_backend!`] turns each test body into a module with one `#[test]` per backend
-//! (`exact_numbers::memory`, `exact_numbers::postgres`, ...). The PostgreSQL and Redis tests
-//! need `OPTIMIST_PG_URL` / `OPTIMIST_REDIS_URL`; built without them they are
-//! `#[ignore = "OPTIMIST_PG_URL is not set"]` (see `cli/build.rs`), so the runner lists them
-//! as ignored/skipped with that reason. Each server gets a namespace of its own (a table or
-//! key prefix, `--namespace`), removed again when the test ends.
+//! (`exact_numbers::memory`, `exact_numbers::postgres`, ...). The server backends need
+//! `OPTIMIST_PG_URL` / `OPTIMIST_REDIS_URL` / `OPTIMIST_ETCD_URL` / `OPTIMIST_MYSQL_URL`;
+//! built without one, its tests are `#[ignore = "OPTIMIST_PG_URL is not set"]` (see
+//! `cli/build.rs`), so the runner lists them as ignored/skipped with that reason. Each server
+//! gets a namespace of its own (a table or key prefix, `--namespace`), removed again when the
+//! test ends.
 
 use std::io::Write as _;
 use std::ops::Deref;
@@ -21,6 +23,8 @@ pub enum Backend {
     Sqlite,
     Postgres,
     Redis,
+    Etcd,
+    Mysql,
 }
 
 impl Backend {
@@ -29,6 +33,8 @@ impl Backend {
         match self {
             Backend::Postgres => Some("OPTIMIST_PG_URL"),
             Backend::Redis => Some("OPTIMIST_REDIS_URL"),
+            Backend::Etcd => Some("OPTIMIST_ETCD_URL"),
+            Backend::Mysql => Some("OPTIMIST_MYSQL_URL"),
             Backend::Memory | Backend::Sqlite => None,
         }
     }
@@ -161,6 +167,8 @@ impl Drop for BackendServer {
             }
             (Backend::Postgres, Some(url), _) => drop_postgres(url, &self.namespace),
             (Backend::Redis, Some(url), _) => drop_redis(url, &self.namespace),
+            (Backend::Etcd, Some(url), _) => drop_etcd(url, &self.namespace),
+            (Backend::Mysql, Some(url), _) => drop_mysql(url, &self.namespace),
             _ => {}
         }
     }
@@ -168,16 +176,58 @@ impl Drop for BackendServer {
 
 fn drop_postgres(url: &str, table: &str) {
     use optimist::postgres::{PostgresOptions, PostgresStore};
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let dropped = runtime.block_on(async {
+    let dropped = block_on(async {
         let store = PostgresStore::connect(url, PostgresOptions::default().table(table)).await?;
         store.drop_schema().await
     });
     if let Err(e) = dropped {
         let _ = writeln!(std::io::stderr(), "could not drop table {table}: {e}");
+    }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(f)
+}
+
+fn drop_mysql(url: &str, table: &str) {
+    use optimist::mysql::{MysqlOptions, MysqlStore};
+    let dropped = block_on(async {
+        let store = MysqlStore::connect(url, MysqlOptions::default().table(table)).await?;
+        store.drop_schema().await
+    });
+    if let Err(e) = dropped {
+        let _ = writeln!(std::io::stderr(), "could not drop table {table}: {e}");
+    }
+}
+
+/// Removes every key under the server's etcd prefix (`{namespace}/`, as `--namespace` sets).
+fn drop_etcd(url: &str, namespace: &str) {
+    use optimist::etcd::{EtcdOptions, EtcdStore};
+    use optimist::{Expect, ListRequest, VersionedStore};
+    let removed = block_on(async {
+        let options = EtcdOptions::default().prefix(format!("{namespace}/"));
+        let store = EtcdStore::connect(url, options).await?;
+        loop {
+            let page = VersionedStore::<serde_json::Value>::list(
+                &store,
+                ListRequest::prefix("").limit(500),
+            )
+            .await?;
+            for entry in &page.entries {
+                VersionedStore::<serde_json::Value>::delete(&store, &entry.key, Expect::Any)
+                    .await?;
+            }
+            if page.next.is_none() {
+                return Ok::<(), optimist::StoreError>(());
+            }
+        }
+    });
+    if let Err(e) = removed {
+        let _ = writeln!(std::io::stderr(), "could not remove keys {namespace}/: {e}");
     }
 }
 
@@ -200,8 +250,9 @@ fn drop_redis(url: &str, prefix: &str) {
 }
 
 /// One `#[test]` per backend for each body: `every_backend! { fn name(server) { ... } }`
-/// makes `name::memory`, `name::sqlite`, `name::postgres` and `name::redis`, each running the
-/// body against a fresh `optimist serve` on that backend (`server: &BackendServer`).
+/// makes `name::memory`, `name::sqlite`, `name::postgres`, `name::redis`, `name::etcd` and
+/// `name::mysql`, each running the body against a fresh `optimist serve` on that backend
+/// (`server: &BackendServer`).
 macro_rules! every_backend {
     ($( $(#[doc = $doc:literal])* fn $name:ident($server:ident) $body:block )*) => {$(
         $(#[doc = $doc])*
@@ -230,6 +281,18 @@ macro_rules! every_backend {
             #[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
             fn redis() {
                 $crate::common::run_on($crate::common::Backend::Redis, body);
+            }
+
+            #[test]
+            #[cfg_attr(not(optimist_etcd_url), ignore = "OPTIMIST_ETCD_URL is not set")]
+            fn etcd() {
+                $crate::common::run_on($crate::common::Backend::Etcd, body);
+            }
+
+            #[test]
+            #[cfg_attr(not(optimist_mysql_url), ignore = "OPTIMIST_MYSQL_URL is not set")]
+            fn mysql() {
+                $crate::common::run_on($crate::common::Backend::Mysql, body);
             }
         }
     )*};

@@ -359,6 +359,23 @@ impl Request {
     }
 }
 
+impl Request {
+    /// Like [`send`](Self::send), for a server that may die under the request: `None` when
+    /// the connection is refused or ends without a complete response.
+    pub fn try_send(&self) -> Option<Response> {
+        let mut stream = TcpStream::connect_timeout(&self.addr, TIMEOUT).ok()?;
+        stream.set_read_timeout(Some(TIMEOUT)).ok()?;
+        let mut bytes = self.head_bytes();
+        bytes.extend(self.body_bytes());
+        stream.write_all(&bytes).ok()?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).ok()?;
+        find(&raw, b"\r\n\r\n")?;
+        // A response cut short (the body shorter than its Content-Length) is no response.
+        std::panic::catch_unwind(|| Response::parse(&raw, &self.method, "a dying server")).ok()
+    }
+}
+
 /// A new connection to `addr`, with [`TIMEOUT`] as its read and write timeouts.
 pub fn connect(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect_timeout(&addr, TIMEOUT)
