@@ -150,6 +150,11 @@ impl StoreSpec {
                 if let Some(prefix) = namespace {
                     options = options.prefix(prefix);
                 }
+                if url.contains("+cluster://") {
+                    // One slot for everything (a user and its email-index entry change in
+                    // one commit, and listing reads one index): the cluster gives failover.
+                    options = options.hash_tag("optimist");
+                }
                 RedisStore::connect(url, options)
                     .await
                     .map(|s| Arc::new(s) as SharedStore<V>)

@@ -14,6 +14,8 @@ pub(super) struct Layout {
     /// `{prefix}:k:`, to which a key's bytes are appended.
     key_prefix: Vec<u8>,
     cluster: bool,
+    /// The store-wide hash tag ([`RedisOptions::hash_tag`](super::RedisOptions::hash_tag)).
+    tag: Option<String>,
 }
 
 /// The keys one script run touches besides the data hashes.
@@ -23,20 +25,43 @@ pub(super) struct SlotKeys {
 }
 
 impl Layout {
-    /// The layout for `prefix`; in cluster mode the prefix may not hold a brace.
-    pub(super) fn new(prefix: String, cluster: bool) -> Result<Self, StoreError> {
+    /// The layout for `prefix` and the store-wide hash `tag`, if any; in cluster mode the
+    /// prefix may not hold a brace, and a tag never may.
+    pub(super) fn new(
+        prefix: String,
+        cluster: bool,
+        tag: Option<String>,
+    ) -> Result<Self, StoreError> {
         if cluster && prefix.contains(['{', '}']) {
             return Err(StoreError::backend(format!(
                 "Redis Cluster mode: the key prefix {prefix:?} holds a brace; keys' own hash \
-                 tags ({{...}} in the key) decide their slots, so the prefix may not"
+                 tags ({{...}} in the key) or RedisOptions::hash_tag decide their slots, so \
+                 the prefix may not"
             )));
         }
-        let key_prefix = format!("{prefix}:k:").into_bytes();
+        if let Some(t) = &tag {
+            if t.is_empty() || t.contains(['{', '}']) {
+                return Err(StoreError::backend(format!(
+                    "the store's hash tag {t:?} must be at least one byte and hold no brace"
+                )));
+            }
+        }
+        let key_prefix = match &tag {
+            Some(t) => format!("{prefix}:{{{t}}}:k:"),
+            None => format!("{prefix}:k:"),
+        }
+        .into_bytes();
         Ok(Self {
             prefix,
             key_prefix,
             cluster,
+            tag,
         })
+    }
+
+    /// The store-wide hash tag, when every key of the store shares one slot.
+    pub(super) fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
     }
 
     pub(super) fn prefix(&self) -> &str {
@@ -47,12 +72,14 @@ impl Layout {
         self.cluster
     }
 
-    /// `{prefix}:k:`: every data hash's name starts with it.
+    /// `{prefix}:k:` (`{prefix}:{{tag}}:k:` with a store-wide hash tag): every data hash's
+    /// name starts with it.
     pub(super) fn key_prefix(&self) -> &[u8] {
         &self.key_prefix
     }
 
-    /// The Redis key holding `key`: `{prefix}:k:{key}`, bytes as they are.
+    /// The Redis key holding `key`: `{prefix}:k:{key}` (with a store-wide hash tag
+    /// `{prefix}:{{tag}}:k:{key}`), bytes as they are.
     pub(super) fn data_key(&self, key: &str) -> Vec<u8> {
         let mut k = Vec::with_capacity(self.key_prefix.len() + key.len());
         k.extend_from_slice(&self.key_prefix);
@@ -106,7 +133,7 @@ mod tests {
 
     #[test]
     fn slot_keys_share_the_data_keys_slot() {
-        let layout = Layout::new("app".into(), true).unwrap();
+        let layout = Layout::new("app".into(), true, None).unwrap();
         for key in ["ann", "{users}:ann", "{users}:bob", "x{}y", "🦀"] {
             let data = layout.data_key(key);
             let s = layout.slot_of(&data).unwrap();
@@ -115,11 +142,24 @@ mod tests {
             assert_eq!(slot::slot(&keys.index), s, "{key}");
             assert_eq!(slot::slot(&layout.marker_key(s, &write_id())), s, "{key}");
         }
-        assert!(Layout::new("a{b}".into(), true).is_err());
-        assert!(Layout::new("a{b}".into(), false).is_ok());
-        let single = Layout::new("app".into(), false).unwrap();
+        assert!(Layout::new("a{b}".into(), true, None).is_err());
+        assert!(Layout::new("a{b}".into(), false, None).is_ok());
+        let single = Layout::new("app".into(), false, None).unwrap();
         assert_eq!(single.slot_keys(None).counter, b"app:version");
         assert_eq!(single.slot_keys(None).index, b"app:index");
+    }
+
+    #[test]
+    fn a_store_wide_tag_puts_every_key_in_one_slot() {
+        let layout = Layout::new("app".into(), true, Some("users".into())).unwrap();
+        let first = layout.slot_of(&layout.data_key("ann")).unwrap();
+        for key in ["bob", "{other}:ann", "email:a@b", "🦀", ""] {
+            assert_eq!(layout.slot_of(&layout.data_key(key)), Some(first), "{key}");
+        }
+        assert_eq!(first, slot::slot(b"users"));
+        assert_eq!(layout.data_key("ann"), b"app:{users}:k:ann");
+        assert!(Layout::new("app".into(), true, Some(String::new())).is_err());
+        assert!(Layout::new("app".into(), false, Some("a}b".into())).is_err());
     }
 
     #[test]

@@ -17,7 +17,10 @@ pub(super) async fn page<V: serde::de::DeserializeOwned>(
 ) -> Result<ListPage<V>, StoreError> {
     let layout = &store.layout;
     let prefix = request.prefix_str();
-    let slot = if layout.is_cluster() {
+    let slot = if let (true, Some(tag)) = (layout.is_cluster(), layout.tag()) {
+        // Every key of the store shares the store's hash tag, so one index holds them all.
+        Some(slot::slot(tag.as_bytes()))
+    } else if layout.is_cluster() {
         let Some(tag) = slot::fixed_tag(prefix.as_bytes()) else {
             return Err(StoreError::Unsupported {
                 operation: "listing, in Redis Cluster mode, a prefix that does not fix a hash \

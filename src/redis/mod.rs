@@ -73,6 +73,11 @@
 //!   `{user:ann}:doc` and `{user:ann}:email`. A commit across slots is refused with
 //!   [`StoreError::InvalidCommit`] naming the keys and their slots, before anything is sent
 //!   — never a partial write. Single-key operations work on any key.
+//! - **Or one slot for the whole store**: with [`RedisOptions::hash_tag`] every key of the
+//!   store lives under `{prefix}:{{tag}}:k:`, so any keys may share a commit and any prefix
+//!   may be listed, at the price of keeping the whole store on one master (the cluster then
+//!   gives failover, not spread). `optimist serve` does this on a cluster, as its user and
+//!   email-index entries change together.
 //! - **Listing works within one hash tag**: a prefix that fixes a tag (`{users}:`, or
 //!   `{users}:a`) is listed from that slot's index; any other prefix answers
 //!   [`StoreError::Unsupported`] (a listing across slots would have to read every slot).
@@ -199,7 +204,7 @@ impl RedisStore {
     /// ```
     pub async fn connect(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
         let cluster = conn::cluster_nodes(url).is_some();
-        let layout = Layout::new(options.prefix.clone(), cluster)?;
+        let layout = Layout::new(options.prefix.clone(), cluster, options.hash_tag.clone())?;
         let conn = conn::open(url, &options).await?;
         Ok(Self { conn, layout })
     }

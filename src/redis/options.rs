@@ -26,6 +26,7 @@ pub struct RedisOptions {
     pub(super) connection_timeout: Duration,
     pub(super) reconnect_retries: usize,
     pub(super) cluster_retries: u32,
+    pub(super) hash_tag: Option<String>,
 }
 
 impl Default for RedisOptions {
@@ -36,6 +37,7 @@ impl Default for RedisOptions {
             connection_timeout: Duration::from_secs(5),
             reconnect_retries: 0,
             cluster_retries: 10,
+            hash_tag: None,
         }
     }
 }
@@ -61,6 +63,33 @@ impl RedisOptions {
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
+    }
+
+    /// Puts every key of the store into the hash slot of `tag` (default: none, each key's
+    /// own hash tag decides): values then live under `{prefix}:{{tag}}:k:{key}`.
+    ///
+    /// In Redis Cluster mode this lets any keys of the store share a multi-key commit and any
+    /// prefix be listed, at the price of keeping the whole store on one master (the cluster
+    /// then gives failover, not spread). On a single server it only changes the key names.
+    /// Every process sharing a store must use the same tag. [`connect`](super::RedisStore::connect)
+    /// refuses an empty tag or one holding `{` or `}`.
+    ///
+    /// ```
+    /// let options = optimist::redis::RedisOptions::default().hash_tag("users");
+    /// assert_eq!(options.get_hash_tag(), Some("users"));
+    /// ```
+    pub fn hash_tag(mut self, tag: impl Into<String>) -> Self {
+        self.hash_tag = Some(tag.into());
+        self
+    }
+
+    /// The store-wide hash tag set with [`hash_tag`](Self::hash_tag), if any.
+    ///
+    /// ```
+    /// assert_eq!(optimist::redis::RedisOptions::default().get_hash_tag(), None);
+    /// ```
+    pub fn get_hash_tag(&self) -> Option<&str> {
+        self.hash_tag.as_deref()
     }
 
     /// How long to wait for the server's reply to one command (default 5 s).
