@@ -10,13 +10,48 @@
 //!     next INTEGER NOT NULL);
 //! ```
 //!
-//! **Compare-and-swap.** Every write is one `BEGIN IMMEDIATE` transaction: it takes the
-//! database's write lock first, then reads the key's current version, checks the
-//! [`Expect`], takes the next version from the counter (`UPDATE <table>_counter SET next =
-//! next + 1 WHERE id = 1 RETURNING next`), upserts or deletes the row and commits. Nothing
-//! can write in between, also from other processes on the same file, and a refused write
-//! rolls back having changed nothing. (A plain `BEGIN` would read under a shared lock and
-//! fail with `SQLITE_BUSY` when it then tried to write.)
+//! # Compare-and-swap
+//!
+//! Every write is one `BEGIN IMMEDIATE` transaction: it takes the database's write lock
+//! first, then reads the key's current version (`SELECT version FROM <table> WHERE key =
+//! ?1`), checks the [`Expect`], takes the next version from the counter (`UPDATE
+//! <table>_counter SET next = next + 1 WHERE id = 1 RETURNING next`), upserts (`INSERT ...
+//! ON CONFLICT (key) DO UPDATE SET version = excluded.version, ...`) or deletes the row and
+//! commits. Nothing can write in between, also from other processes on the same file, and a
+//! refused write rolls back having changed nothing. (A plain `BEGIN` would read under a
+//! shared lock and fail with `SQLITE_BUSY` when it then tried to write.)
+//!
+//! # Multi-key commits
+//!
+//! [`VersionedStore::commit`] is the same kind of transaction for several keys: after
+//! `BEGIN IMMEDIATE` it reads every key's version (puts, deletes and checks alike) with the
+//! statement above; these versions are exact, since no other writer can run until the
+//! transaction ends. If any expectation fails, it rolls back and the error is
+//! [`StoreError::CommitConflict`] naming **every** failed key, in the commit's order, with
+//! its current version. Otherwise it writes each key in the commit's order, each put with its
+//! own version from the counter (the same counter as single-key writes, so versions stay
+//! unique and never reused), each delete with `DELETE FROM <table> WHERE key = ?1`, and
+//! commits. A statement that fails midway rolls everything back; readers, which see the last
+//! committed snapshot, never see part of a commit. There is one write lock per file, so two
+//! commits never deadlock: they queue.
+//!
+//! A commit names at most [`MAX_COMMIT_KEYS`] keys ([`VersionedStore::capabilities`] says so
+//! too); an empty commit, a key named twice or too many keys are
+//! [`StoreError::InvalidCommit`], refused before anything is sent. A `COMMIT` whose outcome
+//! is unknown is [`StoreError::Indeterminate`] naming the commit's first key: the whole
+//! commit applied or none of it did.
+//!
+//! # Listing
+//!
+//! [`VersionedStore::list`] is one range scan of the primary key per page, on a reader
+//! connection: `SELECT key, version, modified_ms[, data] FROM <table> WHERE key >= ?1 AND
+//! key < ?2 ORDER BY key LIMIT ?3`, with `key > ?1` (the cursor) instead of `key >= ?1`
+//! (the prefix) when the cursor sorts at or after the prefix. `?2` is the prefix's byte
+//! successor (its last byte incremented; for the empty prefix the byte 0xFF, above every
+//! UTF-8 string), bound as `TEXT`. The key column's `BINARY` collation compares bytes, so
+//! pages come in byte order, no `LIKE` is involved (`%`, `_` and `\` in a prefix are plain
+//! characters), and the scan reads at most `limit` index entries whatever the table holds.
+//! Each page is one statement, hence one snapshot; pages may interleave with writes.
 //!
 //! **Versions** come from the one-row counter table, in the same transaction as the write,
 //! and it is never reset: no version is reused for any key, also after delete and
@@ -43,8 +78,10 @@
 //! disk or a table of another shape are [`StoreError::Backend`]. The source of each is a
 //! [`SqliteError`].
 
+mod commit;
 mod conn;
 mod error;
+mod list;
 mod ops;
 mod options;
 mod schema;
@@ -59,8 +96,18 @@ use serde::de::DeserializeOwned;
 pub use error::SqliteError;
 pub use options::SqliteOptions;
 
-use crate::{Expect, Meta, StoreError, Version, Versioned, VersionedStore};
+use crate::{
+    Applied, Capabilities, Commit, Expect, ListPage, ListRequest, Listed, Meta, StoreError,
+    Version, Versioned, VersionedStore,
+};
 use conn::Connections;
+
+/// The most keys one [`Commit`] may name on this backend; more is
+/// [`StoreError::InvalidCommit`], with nothing written. A commit holds the database's write
+/// lock, which every writer of the file (every store and process) waits for, from its first
+/// read to `COMMIT`; each key costs a read and a write (plus a counter step for a put)
+/// inside it, so the bound keeps that wait to a few milliseconds.
+pub const MAX_COMMIT_KEYS: usize = 256;
 
 /// A [`VersionedStore`] in an SQLite database file: durable, embedded, safe to share
 /// between tasks and between processes using the same file. See the [module
@@ -266,5 +313,35 @@ where
     async fn delete(&self, key: &str, expect: Expect) -> Result<Option<Version>, StoreError> {
         self.write(key, move |conn, c, key| ops::delete(conn, c, key, expect))
             .await
+    }
+
+    async fn commit(&self, commit: Commit<V>) -> Result<Vec<Applied>, StoreError> {
+        let ops = commit::prepare(commit, MAX_COMMIT_KEYS)?;
+        let first = commit::first_key(&ops).to_owned();
+        self.write(&first, move |conn, c, _| commit::apply(conn, c, &ops))
+            .await
+    }
+
+    async fn list(&self, request: ListRequest) -> Result<ListPage<V>, StoreError> {
+        let (rows, request) = self
+            .read(move |conn, c| Ok((list::page(conn, c, &request)?, request)))
+            .await?;
+        let entries = rows
+            .into_iter()
+            .map(|(key, meta, data)| {
+                let value = match data {
+                    Some(data) => Some(crate::codec::decode(&key, meta, &data)?.value),
+                    None => None,
+                };
+                Ok(Listed { key, meta, value })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(ListPage::from_entries(entries, &request))
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none()
+            .with_commit(MAX_COMMIT_KEYS)
+            .with_list()
     }
 }
