@@ -53,6 +53,8 @@
 //! characters), and the scan reads at most `limit` index entries whatever the table holds.
 //! Each page is one statement, hence one snapshot; pages may interleave with writes.
 //!
+//! # Versions, values and keys
+//!
 //! **Versions** come from the one-row counter table, in the same transaction as the write,
 //! and it is never reset: no version is reused for any key, also after delete and
 //! re-create, after closing and reopening the file, and between several stores or
@@ -64,6 +66,8 @@
 //! string round-trips, including one holding NUL. Only the table name is put into SQL text,
 //! and only if it matches `^[A-Za-z_][A-Za-z0-9_]{0,62}$` (and does not start with
 //! `sqlite_`, which SQLite reserves).
+//!
+//! # Threads and errors
 //!
 //! **Threads.** SQLite calls block, so every operation runs on tokio's blocking pool
 //! (`spawn_blocking`); the store needs a tokio runtime (any flavour) and its futures are
@@ -101,12 +105,21 @@ use crate::{
     Version, Versioned, VersionedStore,
 };
 use conn::Connections;
+use rusqlite::Connection;
 
 /// The most keys one [`Commit`] may name on this backend; more is
 /// [`StoreError::InvalidCommit`], with nothing written. A commit holds the database's write
 /// lock, which every writer of the file (every store and process) waits for, from its first
 /// read to `COMMIT`; each key costs a read and a write (plus a counter step for a put)
 /// inside it, so the bound keeps that wait to a few milliseconds.
+///
+/// ```
+/// use optimist::sqlite::MAX_COMMIT_KEYS;
+/// use optimist::{Commit, Expect};
+///
+/// let too_many = (0..=MAX_COMMIT_KEYS).fold(Commit::new(), |c, i| c.put(format!("k{i}"), i, Expect::Any));
+/// assert!(too_many.validate(MAX_COMMIT_KEYS).is_err());
+/// ```
 pub const MAX_COMMIT_KEYS: usize = 256;
 
 /// A [`VersionedStore`] in an SQLite database file: durable, embedded, safe to share
@@ -221,7 +234,7 @@ impl SqliteStore {
     /// Runs `f` on a reader connection, on the blocking pool.
     async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&rusqlite::Connection, &Connections) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&Connection, &Connections) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let inner = Arc::clone(&self.inner);
         runtime()?
@@ -238,9 +251,7 @@ impl SqliteStore {
     async fn write<T: Send + 'static>(
         &self,
         key: &str,
-        f: impl FnOnce(&rusqlite::Connection, &Connections, &str) -> Result<T, StoreError>
-        + Send
-        + 'static,
+        f: impl FnOnce(&Connection, &Connections, &str) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let inner = Arc::clone(&self.inner);
         let owned = key.to_owned();
