@@ -914,3 +914,61 @@ async fn a_killed_process_leaves_every_commit_whole() {
         eprintln!("run {run}: acknowledged {acked}, stored {generation}");
     }
 }
+
+/// Many writes at once, so the writer thread groups them into shared transactions: the
+/// refused ones (create-only on a taken key, a commit with one failing key) are refused
+/// with the right current version and write nothing, and do not fail the others, which all
+/// apply with versions of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refused_writes_never_fail_the_writes_grouped_with_them() {
+    let db = TempDb::new("group");
+    let store = Arc::new(db.open().await);
+    let taken = store
+        .put("taken", 0u64, Expect::Absent)
+        .await
+        .unwrap()
+        .version;
+    for round in 0..20u64 {
+        let tasks: Vec<_> = (0..24u64)
+            .map(|i| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move {
+                    let fresh = format!("r{round}/k{i}");
+                    match i % 3 {
+                        0 => {
+                            let err = store.put("taken", i, Expect::Absent).await.unwrap_err();
+                            assert_eq!(err.as_conflict().unwrap().current(), Some(taken));
+                            None
+                        }
+                        1 => {
+                            let commit = Commit::new()
+                                .put(fresh.clone(), i, Expect::Absent)
+                                .check("taken", Expect::Absent);
+                            let err = store.commit(commit).await.unwrap_err();
+                            let conflict = err.as_commit_conflict().unwrap();
+                            assert_eq!(conflict.conflicts().len(), 1);
+                            assert_eq!(conflict.conflicts()[0].current(), Some(taken));
+                            let head = VersionedStore::<u64>::head(&*store, &fresh).await;
+                            assert!(head.unwrap().is_none(), "{fresh}: a refused commit wrote");
+                            None
+                        }
+                        _ => Some(store.put(&fresh, i, Expect::Absent).await.unwrap().version),
+                    }
+                })
+            })
+            .collect();
+        let mut versions = Vec::new();
+        for task in tasks {
+            versions.extend(task.await.unwrap());
+        }
+        let n = versions.len();
+        versions.sort();
+        versions.dedup();
+        assert_eq!(
+            versions.len(),
+            n,
+            "round {round}: a version was handed out twice"
+        );
+        assert_eq!(n, 8);
+    }
+}

@@ -12,14 +12,16 @@
 //!
 //! # Compare-and-swap
 //!
-//! Every write is one `BEGIN IMMEDIATE` transaction: it takes the database's write lock
-//! first, then reads the key's current version (`SELECT version FROM <table> WHERE key =
-//! ?1`), checks the [`Expect`], takes the next version from the counter (`UPDATE
-//! <table>_counter SET next = next + 1 WHERE id = 1 RETURNING next`), upserts (`INSERT ...
-//! ON CONFLICT (key) DO UPDATE SET version = excluded.version, ...`) or deletes the row and
-//! commits. Nothing can write in between, also from other processes on the same file, and a
-//! refused write rolls back having changed nothing. (A plain `BEGIN` would read under a
-//! shared lock and fail with `SQLITE_BUSY` when it then tried to write.)
+//! Every write runs in a `BEGIN IMMEDIATE` transaction: it takes the database's write lock
+//! first, then reads the key's current version
+//! (`SELECT version FROM <table> WHERE key = ?1`), checks the [`Expect`], takes the next
+//! version from the counter
+//! (`UPDATE <table>_counter SET next = next + 1 WHERE id = 1 RETURNING next`), upserts
+//! (`INSERT ... ON CONFLICT (key) DO UPDATE SET version = excluded.version, ...`) or deletes
+//! the row, and commits. Nothing can write in between, also from other processes on the
+//! same file, and a refused write changes nothing. (A plain `BEGIN` would read under a
+//! shared lock and fail with `SQLITE_BUSY` when it then tried to write.) Several queued
+//! writes may share one transaction; see [group commit](#threads-and-group-commit).
 //!
 //! # Multi-key commits
 //!
@@ -31,7 +33,7 @@
 //! its current version. Otherwise it writes each key in the commit's order, each put with its
 //! own version from the counter (the same counter as single-key writes, so versions stay
 //! unique and never reused), each delete with `DELETE FROM <table> WHERE key = ?1`, and
-//! commits. A statement that fails midway rolls everything back; readers, which see the last
+//! commits. A statement that fails midway undoes the whole commit; readers, which see the last
 //! committed snapshot, never see part of a commit. There is one write lock per file, so two
 //! commits never deadlock: they queue.
 //!
@@ -67,18 +69,36 @@
 //! and only if it matches `^[A-Za-z_][A-Za-z0-9_]{0,62}$` (and does not start with
 //! `sqlite_`, which SQLite reserves).
 //!
-//! # Threads and errors
+//! # Threads and group commit
 //!
-//! **Threads.** SQLite calls block, so every operation runs on tokio's blocking pool
-//! (`spawn_blocking`); the store needs a tokio runtime (any flavour) and its futures are
-//! `Send`. Each store has one writer connection behind a mutex (SQLite admits one writer at
-//! a time anyway) and a pool of reader connections; in WAL mode readers see the last
-//! committed state without waiting for the writer.
+//! SQLite calls block, so they never run on the async executor. Each store has one writer
+//! thread owning its writer connection (SQLite admits one writer at a time anyway), and a
+//! pool of reader connections used on tokio's blocking pool (`spawn_blocking`); in WAL
+//! mode readers see the last committed state without waiting for the writer. The store
+//! needs a tokio runtime (any flavour) and its futures are `Send`.
 //!
-//! **Errors.** A lock that stays taken longer than the busy timeout (by another store or
-//! process on the same file, or by this store's own writes queued before) is
-//! [`StoreError::Unavailable`], and nothing was written. A `COMMIT` that fails in a way that
-//! leaves the outcome open is [`StoreError::Indeterminate`]. I/O errors, corruption, a full
+//! **Group commit.** Writes (puts, deletes, commits) queue for the writer thread, which
+//! takes every write waiting (at most 64 writes or 256 keys) and applies them in **one**
+//! `BEGIN IMMEDIATE` transaction, in queue order, each with its own compare-and-swap exactly
+//! as described above, then commits once and answers each write with its own outcome. A
+//! refused write changes nothing and does not fail the others; a multi-key commit runs
+//! inside `SAVEPOINT optimist_write` ... `RELEASE optimist_write`, so a commit that fails
+//! midway (`ROLLBACK TO optimist_write`) is undone alone. No write is answered before the
+//! `COMMIT` that stores it returned, so readers and answers agree. When a batch fails as a
+//! whole (`BEGIN` times out, SQLite rolls the transaction back itself after an I/O error,
+//! `COMMIT` is refused, a write panics), nothing of it is kept and each of its writes runs
+//! again in a transaction of its own, to get its own outcome. A write alone in the queue is
+//! such a transaction of its own. With several writers waiting, this spends one
+//! transaction and one WAL commit on many writes instead of one each.
+//!
+//! # Errors
+//!
+//! A lock that stays taken longer than the busy timeout (by another store or process on the
+//! same file, or by this store's own writes queued before) is [`StoreError::Unavailable`],
+//! and nothing was written. A `COMMIT` that fails in a way that leaves the outcome open is
+//! [`StoreError::Indeterminate`] for every write of its batch that would have applied, and
+//! [`StoreError::Unavailable`] for those it refused (they wrote nothing, but were judged
+//! against writes that may not be stored). I/O errors, corruption, a full
 //! disk or a table of another shape are [`StoreError::Backend`]. The source of each is a
 //! [`SqliteError`].
 
@@ -89,6 +109,7 @@ mod list;
 mod ops;
 mod options;
 mod schema;
+mod writer;
 
 use std::fmt;
 use std::path::Path;
@@ -106,6 +127,8 @@ use crate::{
 };
 use conn::Connections;
 use rusqlite::Connection;
+use std::sync::mpsc::Sender;
+use writer::{Job, Write};
 
 /// The most keys one [`Commit`] may name on this backend; more is
 /// [`StoreError::InvalidCommit`], with nothing written. A commit holds the database's write
@@ -160,7 +183,9 @@ pub struct SqliteStore {
 
 struct Inner {
     table: String,
-    conns: Connections,
+    conns: Arc<Connections>,
+    /// The writer thread's queue; dropping it ends the thread.
+    writer: Sender<Box<dyn Job>>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -204,7 +229,7 @@ impl SqliteStore {
         check_path(&path)?;
         let handle = runtime()?;
         let sql = schema::Sql::new(&table);
-        let conns = handle
+        let (conns, writer) = handle
             .spawn_blocking(move || {
                 let settings = conn::Settings {
                     path,
@@ -216,8 +241,14 @@ impl SqliteStore {
             })
             .await
             .map_err(SqliteError::Task)??;
+        let conns = Arc::new(conns);
+        let writer = writer::spawn(Arc::clone(&conns), writer).map_err(SqliteError::Thread)?;
         Ok(Self {
-            inner: Arc::new(Inner { table, conns }),
+            inner: Arc::new(Inner {
+                table,
+                conns,
+                writer,
+            }),
         })
     }
 
@@ -244,25 +275,30 @@ impl SqliteStore {
             .and_then(|r| r)
     }
 
-    /// Runs `f` in a write transaction on the writer connection, on the blocking pool.
+    /// Queues `f` for the writer thread, which runs it inside a write transaction (with
+    /// other queued writes: see the [module documentation](self#threads-and-group-commit)) and answers
+    /// once the transaction has committed. `weight` is the number of keys it names.
     ///
-    /// If the blocking task does not finish (it panicked, or the runtime shut down before
-    /// it ran), whether it wrote is unknown: `Indeterminate`.
+    /// If the writer thread stopped before answering, whether it wrote is unknown:
+    /// `Indeterminate`.
     async fn write<T: Send + 'static>(
         &self,
         key: &str,
-        f: impl FnOnce(&Connection, &Connections, &str) -> Result<T, StoreError> + Send + 'static,
+        weight: usize,
+        f: impl Fn(&Connection, &Connections, &str) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let inner = Arc::clone(&self.inner);
-        let owned = key.to_owned();
-        runtime()?
-            .spawn_blocking(move || inner.conns.write(&owned, |conn, c| f(conn, c, &owned)))
-            .await
-            .map_err(|e| StoreError::Indeterminate {
+        let (job, answer) = Write::new(key, weight, Box::new(f));
+        if self.inner.writer.send(Box::new(job)).is_err() {
+            return Err(StoreError::Unavailable {
+                source: SqliteError::WriterStopped.into(),
+            });
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::Indeterminate {
                 key: key.to_owned(),
-                source: SqliteError::Task(e).into(),
+                source: SqliteError::WriterStopped.into(),
             })
-            .and_then(|r| r)
+        })
     }
 }
 
@@ -315,22 +351,26 @@ where
     async fn put(&self, key: &str, value: V, expect: Expect) -> Result<Meta, StoreError> {
         let data = crate::codec::encode(key, &value)?;
         drop(value);
-        self.write(key, move |conn, c, key| {
-            ops::put(conn, c, key, &data, expect)
+        self.write(key, 1, move |conn, c, key| {
+            ops::put(conn, c, key, &data, expect.clone())
         })
         .await
     }
 
     async fn delete(&self, key: &str, expect: Expect) -> Result<Option<Version>, StoreError> {
-        self.write(key, move |conn, c, key| ops::delete(conn, c, key, expect))
-            .await
+        self.write(key, 1, move |conn, c, key| {
+            ops::delete(conn, c, key, expect.clone())
+        })
+        .await
     }
 
     async fn commit(&self, commit: Commit<V>) -> Result<Vec<Applied>, StoreError> {
         let ops = commit::prepare(commit, MAX_COMMIT_KEYS)?;
         let first = commit::first_key(&ops).to_owned();
-        self.write(&first, move |conn, c, _| commit::apply(conn, c, &ops))
-            .await
+        self.write(&first, ops.len(), move |conn, c, _| {
+            commit::apply(conn, c, &ops)
+        })
+        .await
     }
 
     async fn list(&self, request: ListRequest) -> Result<ListPage<V>, StoreError> {

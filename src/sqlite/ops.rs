@@ -1,7 +1,7 @@
 //! The blocking bodies of the store's operations, each on one connection.
 //!
-//! Writes run inside the `BEGIN IMMEDIATE` transaction opened by
-//! [`Connections::write`](super::conn::Connections::write): the current version is read
+//! Writes run inside a `BEGIN IMMEDIATE` transaction opened by the
+//! [writer thread](super::writer): the current version is read
 //! under the write lock, compared with the expectation, and the new row written (or the row
 //! deleted) before `COMMIT`, all in one atomic step.
 
