@@ -1,14 +1,15 @@
-//! The connections of one store: a single writer connection behind a mutex, and a small
-//! pool of reader connections. All of it is blocking and runs on tokio's blocking threads.
+//! The connections of one store: the writer connection, owned by the store's writer thread
+//! (see [`writer`](super::writer)), and a small pool of reader connections. All of it is
+//! blocking: the readers run on tokio's blocking threads.
 //!
 //! Why this shape: SQLite admits one writer at a time per database file anyway, so one
-//! writer connection per store loses nothing, and queuing writers on a (fair-ish,
-//! `parking_lot`) mutex is cheaper and fairer than letting several connections poll the file
-//! lock through SQLite's busy handler, which sleeps up to 100 ms between tries. Writers of
-//! *other* stores or processes on the same file still meet at the file lock, where
-//! `BEGIN IMMEDIATE` waits up to the busy timeout. Readers get connections of their own: in
-//! WAL mode a reader sees the last committed snapshot without waiting for a writer, so reads
-//! never queue behind writes.
+//! writer connection per store loses nothing, and queuing this store's writes for one thread
+//! is cheaper and fairer than letting several connections poll the file lock through
+//! SQLite's busy handler, which sleeps up to 100 ms between tries. Writers of *other* stores
+//! or processes on the same file still meet at the file lock, where `BEGIN IMMEDIATE` waits
+//! up to the busy timeout. Readers get connections of their own: in WAL mode a reader sees
+//! the last committed snapshot without waiting for a writer, so reads never queue behind
+//! writes.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -20,11 +21,12 @@ use super::error::{SqliteError, classify, is_busy};
 use super::schema::Sql;
 use crate::StoreError;
 
-/// Prepared statements kept per connection; the store uses six.
+/// Prepared statements kept per connection: a writer uses twelve (with `BEGIN IMMEDIATE`,
+/// `COMMIT`, `ROLLBACK` and the three savepoint statements), a reader six.
 const STATEMENT_CACHE: usize = 16;
 
 /// SQLite takes the busy timeout in milliseconds as a C `int`.
-fn clamp_timeout(d: Duration) -> Duration {
+pub(super) fn clamp_timeout(d: Duration) -> Duration {
     d.min(Duration::from_millis(i32::MAX as u64))
 }
 
@@ -43,7 +45,11 @@ pub(super) struct Settings {
 
 /// Opens one connection and sets it up; `writer` also switches the file to WAL
 /// (persistent) and creates the schema.
-fn open_connection(set: &Settings, sql: &Sql, writer: bool) -> Result<Connection, SqliteError> {
+pub(super) fn open_connection(
+    set: &Settings,
+    sql: &Sql,
+    writer: bool,
+) -> Result<Connection, SqliteError> {
     let (path, busy_timeout) = (set.path.as_path(), set.busy_timeout);
     let open_err = |source| SqliteError::Open {
         path: path.to_owned(),
@@ -123,9 +129,6 @@ fn busy_or_open(e: rusqlite::Error, path: &Path, timeout: Duration) -> SqliteErr
 pub(super) struct Connections {
     pub settings: Settings,
     pub sql: Sql,
-    /// `None` after a connection was dropped because it was left in an unknown state; the
-    /// next write opens a new one.
-    writer: Mutex<Option<Connection>>,
     readers: Mutex<Readers>,
     reader_freed: Condvar,
 }
@@ -137,20 +140,21 @@ struct Readers {
 }
 
 impl Connections {
-    /// Opens the writer (creating the file and schema) and one reader.
-    pub fn open(settings: Settings, sql: Sql) -> Result<Self, SqliteError> {
+    /// Opens the writer (creating the file and schema), returned for the writer thread, and
+    /// one reader.
+    pub fn open(settings: Settings, sql: Sql) -> Result<(Self, Connection), SqliteError> {
         let writer = open_connection(&settings, &sql, true)?;
         let reader = open_connection(&settings, &sql, false)?;
-        Ok(Connections {
+        let conns = Connections {
             settings,
             sql,
-            writer: Mutex::new(Some(writer)),
             readers: Mutex::new(Readers {
                 idle: vec![reader],
                 open: 1,
             }),
             reader_freed: Condvar::new(),
-        })
+        };
+        Ok((conns, writer))
     }
 
     /// Runs `f` on a reader connection, waiting at most the busy timeout for one to be free.
@@ -192,48 +196,13 @@ impl Connections {
             self.reader_freed.wait_until(&mut readers, deadline);
         }
     }
-
-    /// Runs `f` inside `BEGIN IMMEDIATE` ... `COMMIT` on the writer connection: the write
-    /// lock is taken before `f` reads anything, so what `f` reads cannot change before it
-    /// writes. `f`'s error (a conflict) rolls back. `key` names the write for
-    /// `Indeterminate`.
-    ///
-    /// Waiting for this store's writer connection and then for the file's write lock
-    /// together take at most the busy timeout; past it the error is `Unavailable` and
-    /// nothing was written.
-    pub fn write<T>(
-        &self,
-        key: &str,
-        f: impl FnOnce(&Connection, &Connections) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let start = Instant::now();
-        let Some(mut slot) = self.writer.try_lock_for(self.settings.busy_timeout) else {
-            return Err(SqliteError::WriterBusy {
-                timeout: self.settings.busy_timeout,
-            }
-            .into());
-        };
-        if slot.as_ref().is_some_and(|c| !c.is_autocommit()) {
-            // Left inside a transaction by a write that panicked: closing rolls it back.
-            *slot = None;
-        }
-        if slot.is_none() {
-            *slot = Some(open_connection(&self.settings, &self.sql, true)?);
-        }
-        let conn = slot.as_ref().expect("opened above");
-        let remaining = self.settings.busy_timeout.saturating_sub(start.elapsed());
-        let result = transaction(conn, self, key, remaining, f);
-        if !conn.is_autocommit() {
-            // A transaction is still open (a failed ROLLBACK): closing the connection rolls
-            // it back; the next write opens a fresh one.
-            *slot = None;
-        }
-        result
-    }
 }
 
-/// `lock_wait` is what is left of the busy timeout after waiting for the writer connection.
-fn transaction<T>(
+/// Runs `f` inside `BEGIN IMMEDIATE` ... `COMMIT` on the writer connection `conn`: the write
+/// lock is taken before `f` reads anything, so what `f` reads cannot change before it
+/// writes. `f`'s error (a conflict) rolls back. `key` names the write for `Indeterminate`.
+/// `lock_wait` is what is left of the busy timeout after waiting in the writer's queue.
+pub(super) fn transaction<T>(
     conn: &Connection,
     conns: &Connections,
     key: &str,
@@ -271,7 +240,7 @@ fn transaction<T>(
     }
 }
 
-fn rollback(conn: &Connection) {
+pub(super) fn rollback(conn: &Connection) {
     if !conn.is_autocommit() {
         // A failure leaves the transaction open, which the caller detects and handles by
         // dropping the connection.

@@ -9,10 +9,11 @@ use crate::StoreError;
 
 /// The source of a [`StoreError`] raised by the SQLite backend.
 ///
-/// [`StoreError::Unavailable`] carries [`SqliteError::Busy`], [`SqliteError::WriterBusy`]
-/// or [`SqliteError::ReadersBusy`]; [`StoreError::Indeterminate`] carries
-/// [`SqliteError::Commit`] or, for a write, [`SqliteError::Task`]; everything else is
-/// [`StoreError::Backend`]. Reach it with [`std::error::Error::source`] and
+/// [`StoreError::Unavailable`] carries [`SqliteError::Busy`], [`SqliteError::WriterBusy`],
+/// [`SqliteError::ReadersBusy`], [`SqliteError::WriterStopped`] (nothing sent) or
+/// [`SqliteError::Commit`] (a refused write whose batch's `COMMIT` failed);
+/// [`StoreError::Indeterminate`] carries [`SqliteError::Commit`] or
+/// [`SqliteError::WriterStopped`]; everything else is [`StoreError::Backend`]. Reach it with [`std::error::Error::source`] and
 /// `downcast_ref::<SqliteError>()`.
 ///
 /// ```
@@ -120,6 +121,15 @@ pub enum SqliteError {
     /// down).
     #[error("the SQLite task did not finish: {0}")]
     Task(#[source] tokio::task::JoinError),
+    /// The store's writer thread could not be started.
+    #[error("cannot start the SQLite writer thread: {0}")]
+    Thread(#[source] std::io::Error),
+    /// The store's writer thread stopped before answering a write (it panicked).
+    #[error("the SQLite writer thread stopped")]
+    WriterStopped,
+    /// A write panicked on the writer thread; its transaction was rolled back.
+    #[error("a SQLite write panicked; it was rolled back")]
+    WriterPanicked,
     /// Any other SQLite error (I/O, corruption, full disk, a table of another shape).
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),

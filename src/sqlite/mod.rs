@@ -10,13 +10,52 @@
 //!     next INTEGER NOT NULL);
 //! ```
 //!
-//! **Compare-and-swap.** Every write is one `BEGIN IMMEDIATE` transaction: it takes the
-//! database's write lock first, then reads the key's current version, checks the
-//! [`Expect`], takes the next version from the counter (`UPDATE <table>_counter SET next =
-//! next + 1 WHERE id = 1 RETURNING next`), upserts or deletes the row and commits. Nothing
-//! can write in between, also from other processes on the same file, and a refused write
-//! rolls back having changed nothing. (A plain `BEGIN` would read under a shared lock and
-//! fail with `SQLITE_BUSY` when it then tried to write.)
+//! # Compare-and-swap
+//!
+//! Every write runs in a `BEGIN IMMEDIATE` transaction: it takes the database's write lock
+//! first, then reads the key's current version
+//! (`SELECT version FROM <table> WHERE key = ?1`), checks the [`Expect`], takes the next
+//! version from the counter
+//! (`UPDATE <table>_counter SET next = next + 1 WHERE id = 1 RETURNING next`), upserts
+//! (`INSERT ... ON CONFLICT (key) DO UPDATE SET version = excluded.version, ...`) or deletes
+//! the row, and commits. Nothing can write in between, also from other processes on the
+//! same file, and a refused write changes nothing. (A plain `BEGIN` would read under a
+//! shared lock and fail with `SQLITE_BUSY` when it then tried to write.) Several queued
+//! writes may share one transaction; see [group commit](#threads-and-group-commit).
+//!
+//! # Multi-key commits
+//!
+//! [`VersionedStore::commit`] is the same kind of transaction for several keys: after
+//! `BEGIN IMMEDIATE` it reads every key's version (puts, deletes and checks alike) with the
+//! statement above; these versions are exact, since no other writer can run until the
+//! transaction ends. If any expectation fails, it rolls back and the error is
+//! [`StoreError::CommitConflict`] naming **every** failed key, in the commit's order, with
+//! its current version. Otherwise it writes each key in the commit's order, each put with its
+//! own version from the counter (the same counter as single-key writes, so versions stay
+//! unique and never reused), each delete with `DELETE FROM <table> WHERE key = ?1`, and
+//! commits. A statement that fails midway undoes the whole commit; readers, which see the last
+//! committed snapshot, never see part of a commit. There is one write lock per file, so two
+//! commits never deadlock: they queue.
+//!
+//! A commit names at most [`MAX_COMMIT_KEYS`] keys ([`VersionedStore::capabilities`] says so
+//! too); an empty commit, a key named twice or too many keys are
+//! [`StoreError::InvalidCommit`], refused before anything is sent. A `COMMIT` whose outcome
+//! is unknown is [`StoreError::Indeterminate`] naming the commit's first key: the whole
+//! commit applied or none of it did.
+//!
+//! # Listing
+//!
+//! [`VersionedStore::list`] is one range scan of the primary key per page, on a reader
+//! connection: `SELECT key, version, modified_ms[, data] FROM <table> WHERE key >= ?1 AND
+//! key < ?2 ORDER BY key LIMIT ?3`, with `key > ?1` (the cursor) instead of `key >= ?1`
+//! (the prefix) when the cursor sorts at or after the prefix. `?2` is the prefix's byte
+//! successor (its last byte incremented; for the empty prefix the byte 0xFF, above every
+//! UTF-8 string), bound as `TEXT`. The key column's `BINARY` collation compares bytes, so
+//! pages come in byte order, no `LIKE` is involved (`%`, `_` and `\` in a prefix are plain
+//! characters), and the scan reads at most `limit` index entries whatever the table holds.
+//! Each page is one statement, hence one snapshot; pages may interleave with writes.
+//!
+//! # Versions, values and keys
 //!
 //! **Versions** come from the one-row counter table, in the same transaction as the write,
 //! and it is never reset: no version is reused for any key, also after delete and
@@ -30,129 +69,81 @@
 //! and only if it matches `^[A-Za-z_][A-Za-z0-9_]{0,62}$` (and does not start with
 //! `sqlite_`, which SQLite reserves).
 //!
-//! **Threads.** SQLite calls block, so every operation runs on tokio's blocking pool
-//! (`spawn_blocking`); the store needs a tokio runtime (any flavour) and its futures are
-//! `Send`. Each store has one writer connection behind a mutex (SQLite admits one writer at
-//! a time anyway) and a pool of reader connections; in WAL mode readers see the last
-//! committed state without waiting for the writer.
+//! # Threads and group commit
 //!
-//! **Errors.** A lock that stays taken longer than the busy timeout (by another store or
-//! process on the same file, or by this store's own writes queued before) is
-//! [`StoreError::Unavailable`], and nothing was written. A `COMMIT` that fails in a way that
-//! leaves the outcome open is [`StoreError::Indeterminate`]. I/O errors, corruption, a full
+//! SQLite calls block, so they never run on the async executor. Each store has one writer
+//! thread owning its writer connection (SQLite admits one writer at a time anyway), and a
+//! pool of reader connections used on tokio's blocking pool (`spawn_blocking`); in WAL
+//! mode readers see the last committed state without waiting for the writer. The store
+//! needs a tokio runtime (any flavour) and its futures are `Send`.
+//!
+//! **Group commit.** Writes (puts, deletes, commits) queue for the writer thread, which
+//! takes every write waiting (at most 64 writes or 256 keys) and applies them in **one**
+//! `BEGIN IMMEDIATE` transaction, in queue order, each with its own compare-and-swap exactly
+//! as described above, then commits once and answers each write with its own outcome. A
+//! refused write changes nothing and does not fail the others; a multi-key commit runs
+//! inside `SAVEPOINT optimist_write` ... `RELEASE optimist_write`, so a commit that fails
+//! midway (`ROLLBACK TO optimist_write`) is undone alone. No write is answered before the
+//! `COMMIT` that stores it returned, so readers and answers agree. When a batch fails as a
+//! whole (`BEGIN` times out, SQLite rolls the transaction back itself after an I/O error,
+//! `COMMIT` is refused, a write panics), nothing of it is kept and each of its writes runs
+//! again in a transaction of its own, to get its own outcome. A write alone in the queue is
+//! such a transaction of its own. With several writers waiting, this spends one
+//! transaction and one WAL commit on many writes instead of one each.
+//!
+//! # Errors
+//!
+//! A lock that stays taken longer than the busy timeout (by another store or process on the
+//! same file, or by this store's own writes queued before) is [`StoreError::Unavailable`],
+//! and nothing was written. A `COMMIT` that fails in a way that leaves the outcome open is
+//! [`StoreError::Indeterminate`] for every write of its batch that would have applied, and
+//! [`StoreError::Unavailable`] for those it refused (they wrote nothing, but were judged
+//! against writes that may not be stored). I/O errors, corruption, a full
 //! disk or a table of another shape are [`StoreError::Backend`]. The source of each is a
 //! [`SqliteError`].
 
+mod commit;
 mod conn;
 mod error;
+mod list;
 mod ops;
+mod options;
 mod schema;
+mod writer;
 
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use error::SqliteError;
+pub use options::SqliteOptions;
 
-use crate::{Expect, Meta, StoreError, Version, Versioned, VersionedStore};
+use crate::{
+    Applied, Capabilities, Commit, Expect, ListPage, ListRequest, Listed, Meta, StoreError,
+    Version, Versioned, VersionedStore,
+};
 use conn::Connections;
+use rusqlite::Connection;
+use std::sync::mpsc::Sender;
+use writer::{Job, Write};
 
-/// How [`SqliteStore::open`] sets up the store: the table name, the busy timeout, and the
-/// number of reader connections.
+/// The most keys one [`Commit`] may name on this backend; more is
+/// [`StoreError::InvalidCommit`], with nothing written. A commit holds the database's write
+/// lock, which every writer of the file (every store and process) waits for, from its first
+/// read to `COMMIT`; each key costs a read and a write (plus a counter step for a put)
+/// inside it, so the bound keeps that wait to a few milliseconds.
 ///
 /// ```
-/// use std::time::Duration;
-/// use optimist::sqlite::SqliteOptions;
+/// use optimist::sqlite::MAX_COMMIT_KEYS;
+/// use optimist::{Commit, Expect};
 ///
-/// let options = SqliteOptions::default()
-///     .table("documents")
-///     .busy_timeout(Duration::from_secs(2))
-///     .max_readers(8);
-/// # let _ = options;
+/// let too_many = (0..=MAX_COMMIT_KEYS).fold(Commit::new(), |c, i| c.put(format!("k{i}"), i, Expect::Any));
+/// assert!(too_many.validate(MAX_COMMIT_KEYS).is_err());
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SqliteOptions {
-    table: String,
-    busy_timeout: Duration,
-    max_readers: usize,
-    full_sync: bool,
-}
-
-impl Default for SqliteOptions {
-    /// Table `optimist`, busy timeout 5 s, 4 reader connections, `synchronous=NORMAL`.
-    fn default() -> Self {
-        Self {
-            table: "optimist".to_owned(),
-            busy_timeout: Duration::from_secs(5),
-            max_readers: 4,
-            full_sync: false,
-        }
-    }
-}
-
-impl SqliteOptions {
-    /// The table holding the keys (its counter table is `<name>_counter`). It must match
-    /// `^[A-Za-z_][A-Za-z0-9_]{0,62}$` and not start with `sqlite_`; otherwise
-    /// [`SqliteStore::open`] fails with [`SqliteError::InvalidTableName`]. Default:
-    /// `optimist`.
-    ///
-    /// ```
-    /// let options = optimist::sqlite::SqliteOptions::default().table("sessions");
-    /// # let _ = options;
-    /// ```
-    pub fn table(mut self, name: impl Into<String>) -> Self {
-        self.table = name.into();
-        self
-    }
-
-    /// How long an operation waits for a lock or a free connection before it gives up with
-    /// [`StoreError::Unavailable`] (nothing written). For a write it bounds the wait for this
-    /// store's writer connection and for the database's write lock together. Default: 5 s.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let options = optimist::sqlite::SqliteOptions::default().busy_timeout(Duration::from_millis(500));
-    /// # let _ = options;
-    /// ```
-    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
-        self.busy_timeout = timeout;
-        self
-    }
-
-    /// The most reader connections the store keeps open (at least 1), opened as needed.
-    /// Default: 4.
-    ///
-    /// ```
-    /// let options = optimist::sqlite::SqliteOptions::default().max_readers(2);
-    /// # let _ = options;
-    /// ```
-    pub fn max_readers(mut self, n: usize) -> Self {
-        self.max_readers = n.max(1);
-        self
-    }
-
-    /// Whether every commit is synced to disk (`synchronous=FULL`) rather than only at
-    /// checkpoints (`synchronous=NORMAL`, the default).
-    ///
-    /// With `NORMAL` in WAL mode a committed write survives a crash of the process, but the
-    /// last commits before a power loss or operating-system crash may be lost, together
-    /// with their counter increments, so a version a client already saw could be handed out
-    /// again for other content. `FULL` closes that gap at the cost of an `fsync` per write.
-    /// Default: `false`.
-    ///
-    /// ```
-    /// let options = optimist::sqlite::SqliteOptions::default().full_sync(true);
-    /// # let _ = options;
-    /// ```
-    pub fn full_sync(mut self, on: bool) -> Self {
-        self.full_sync = on;
-        self
-    }
-}
+pub const MAX_COMMIT_KEYS: usize = 256;
 
 /// A [`VersionedStore`] in an SQLite database file: durable, embedded, safe to share
 /// between tasks and between processes using the same file. See the [module
@@ -192,7 +183,9 @@ pub struct SqliteStore {
 
 struct Inner {
     table: String,
-    conns: Connections,
+    conns: Arc<Connections>,
+    /// The writer thread's queue; dropping it ends the thread.
+    writer: Sender<Box<dyn Job>>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -236,7 +229,7 @@ impl SqliteStore {
         check_path(&path)?;
         let handle = runtime()?;
         let sql = schema::Sql::new(&table);
-        let conns = handle
+        let (conns, writer) = handle
             .spawn_blocking(move || {
                 let settings = conn::Settings {
                     path,
@@ -248,8 +241,14 @@ impl SqliteStore {
             })
             .await
             .map_err(SqliteError::Task)??;
+        let conns = Arc::new(conns);
+        let writer = writer::spawn(Arc::clone(&conns), writer).map_err(SqliteError::Thread)?;
         Ok(Self {
-            inner: Arc::new(Inner { table, conns }),
+            inner: Arc::new(Inner {
+                table,
+                conns,
+                writer,
+            }),
         })
     }
 
@@ -266,7 +265,7 @@ impl SqliteStore {
     /// Runs `f` on a reader connection, on the blocking pool.
     async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&rusqlite::Connection, &Connections) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&Connection, &Connections) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let inner = Arc::clone(&self.inner);
         runtime()?
@@ -276,27 +275,30 @@ impl SqliteStore {
             .and_then(|r| r)
     }
 
-    /// Runs `f` in a write transaction on the writer connection, on the blocking pool.
+    /// Queues `f` for the writer thread, which runs it inside a write transaction (with
+    /// other queued writes: see the [module documentation](self#threads-and-group-commit)) and answers
+    /// once the transaction has committed. `weight` is the number of keys it names.
     ///
-    /// If the blocking task does not finish (it panicked, or the runtime shut down before
-    /// it ran), whether it wrote is unknown: `Indeterminate`.
+    /// If the writer thread stopped before answering, whether it wrote is unknown:
+    /// `Indeterminate`.
     async fn write<T: Send + 'static>(
         &self,
         key: &str,
-        f: impl FnOnce(&rusqlite::Connection, &Connections, &str) -> Result<T, StoreError>
-        + Send
-        + 'static,
+        weight: usize,
+        f: impl Fn(&Connection, &Connections, &str) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let inner = Arc::clone(&self.inner);
-        let owned = key.to_owned();
-        runtime()?
-            .spawn_blocking(move || inner.conns.write(&owned, |conn, c| f(conn, c, &owned)))
-            .await
-            .map_err(|e| StoreError::Indeterminate {
+        let (job, answer) = Write::new(key, weight, Box::new(f));
+        if self.inner.writer.send(Box::new(job)).is_err() {
+            return Err(StoreError::Unavailable {
+                source: SqliteError::WriterStopped.into(),
+            });
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::Indeterminate {
                 key: key.to_owned(),
-                source: SqliteError::Task(e).into(),
+                source: SqliteError::WriterStopped.into(),
             })
-            .and_then(|r| r)
+        })
     }
 }
 
@@ -349,14 +351,48 @@ where
     async fn put(&self, key: &str, value: V, expect: Expect) -> Result<Meta, StoreError> {
         let data = crate::codec::encode(key, &value)?;
         drop(value);
-        self.write(key, move |conn, c, key| {
-            ops::put(conn, c, key, &data, expect)
+        self.write(key, 1, move |conn, c, key| {
+            ops::put(conn, c, key, &data, expect.clone())
         })
         .await
     }
 
     async fn delete(&self, key: &str, expect: Expect) -> Result<Option<Version>, StoreError> {
-        self.write(key, move |conn, c, key| ops::delete(conn, c, key, expect))
-            .await
+        self.write(key, 1, move |conn, c, key| {
+            ops::delete(conn, c, key, expect.clone())
+        })
+        .await
+    }
+
+    async fn commit(&self, commit: Commit<V>) -> Result<Vec<Applied>, StoreError> {
+        let ops = commit::prepare(commit, MAX_COMMIT_KEYS)?;
+        let first = commit::first_key(&ops).to_owned();
+        self.write(&first, ops.len(), move |conn, c, _| {
+            commit::apply(conn, c, &ops)
+        })
+        .await
+    }
+
+    async fn list(&self, request: ListRequest) -> Result<ListPage<V>, StoreError> {
+        let (rows, request) = self
+            .read(move |conn, c| Ok((list::page(conn, c, &request)?, request)))
+            .await?;
+        let entries = rows
+            .into_iter()
+            .map(|(key, meta, data)| {
+                let value = match data {
+                    Some(data) => Some(crate::codec::decode(&key, meta, &data)?.value),
+                    None => None,
+                };
+                Ok(Listed { key, meta, value })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(ListPage::from_entries(entries, &request))
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none()
+            .with_commit(MAX_COMMIT_KEYS)
+            .with_list()
     }
 }

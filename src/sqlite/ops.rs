@@ -1,7 +1,7 @@
 //! The blocking bodies of the store's operations, each on one connection.
 //!
-//! Writes run inside the `BEGIN IMMEDIATE` transaction opened by
-//! [`Connections::write`](super::conn::Connections::write): the current version is read
+//! Writes run inside a `BEGIN IMMEDIATE` transaction opened by the
+//! [writer thread](super::writer): the current version is read
 //! under the write lock, compared with the expectation, and the new row written (or the row
 //! deleted) before `COMMIT`, all in one atomic step.
 
@@ -24,8 +24,10 @@ pub(super) fn get(
 ) -> Result<Option<RawRow>, StoreError> {
     conn.prepare_cached(&c.sql.get)
         .and_then(|mut s| {
-            s.query_row([key], |row| Ok((meta(row), row.get::<_, Vec<u8>>(2)?)))
-                .optional()
+            s.query_row([key], |row| {
+                Ok((meta_at(row, 0), row.get::<_, Vec<u8>>(2)?))
+            })
+            .optional()
         })
         .map_err(|e| classify(e, c.settings.busy_timeout))?
         .map(|(meta, data)| Ok((meta?, data)))
@@ -39,7 +41,7 @@ pub(super) fn head(
     key: &str,
 ) -> Result<Option<Meta>, StoreError> {
     conn.prepare_cached(&c.sql.head)
-        .and_then(|mut s| s.query_row([key], |row| Ok(meta(row))).optional())
+        .and_then(|mut s| s.query_row([key], |row| Ok(meta_at(row, 0))).optional())
         .map_err(|e| classify(e, c.settings.busy_timeout))?
         .transpose()
 }
@@ -57,19 +59,7 @@ pub(super) fn put(
     if !expect.admits(current) {
         return Err(Conflict::new(key, expect, current).into());
     }
-    let next: i64 = conn
-        .prepare_cached(&c.sql.bump)
-        .and_then(|mut s| s.query_row([], |row| row.get(0)))
-        .map_err(|e| classify(e, c.settings.busy_timeout))?;
-    let version = to_version(next)?;
-    let ms = now_ms();
-    conn.prepare_cached(&c.sql.upsert)
-        .and_then(|mut s| s.execute(params![key, next, ms, data]))
-        .map_err(|e| classify(e, c.settings.busy_timeout))?;
-    Ok(Meta {
-        version,
-        last_modified: from_ms(ms)?,
-    })
+    write_row(conn, c, key, data)
 }
 
 /// Inside the write transaction: deletes `key` if `expect` admits the current version, and
@@ -85,14 +75,48 @@ pub(super) fn delete(
         return Err(Conflict::new(key, expect, current).into());
     }
     if current.is_some() {
-        conn.prepare_cached(&c.sql.delete)
-            .and_then(|mut s| s.execute([key]))
-            .map_err(|e| classify(e, c.settings.busy_timeout))?;
+        remove_row(conn, c, key)?;
     }
     Ok(current)
 }
 
-fn current(conn: &Connection, c: &Connections, key: &str) -> Result<Option<Version>, StoreError> {
+/// Inside the write transaction, its expectation already checked: takes the next version
+/// from the counter and upserts `key`'s row with it.
+pub(super) fn write_row(
+    conn: &Connection,
+    c: &Connections,
+    key: &str,
+    data: &[u8],
+) -> Result<Meta, StoreError> {
+    let next: i64 = conn
+        .prepare_cached(&c.sql.bump)
+        .and_then(|mut s| s.query_row([], |row| row.get(0)))
+        .map_err(|e| classify(e, c.settings.busy_timeout))?;
+    let version = to_version(next)?;
+    let ms = now_ms();
+    conn.prepare_cached(&c.sql.upsert)
+        .and_then(|mut s| s.execute(params![key, next, ms, data]))
+        .map_err(|e| classify(e, c.settings.busy_timeout))?;
+    Ok(Meta {
+        version,
+        last_modified: from_ms(ms)?,
+    })
+}
+
+/// Inside the write transaction, its expectation already checked: deletes `key`'s row.
+pub(super) fn remove_row(conn: &Connection, c: &Connections, key: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(&c.sql.delete)
+        .and_then(|mut s| s.execute([key]))
+        .map_err(|e| classify(e, c.settings.busy_timeout))?;
+    Ok(())
+}
+
+/// The current version of `key` (inside the write transaction: exact until it ends).
+pub(super) fn current(
+    conn: &Connection,
+    c: &Connections,
+    key: &str,
+) -> Result<Option<Version>, StoreError> {
     conn.prepare_cached(&c.sql.current)
         .and_then(|mut s| s.query_row([key], |row| row.get::<_, i64>(0)).optional())
         .map_err(|e| classify(e, c.settings.busy_timeout))?
@@ -100,8 +124,9 @@ fn current(conn: &Connection, c: &Connections, key: &str) -> Result<Option<Versi
         .transpose()
 }
 
-fn meta(row: &Row<'_>) -> Result<Meta, StoreError> {
-    let (version, ms): (i64, i64) = (|| Ok((row.get(0)?, row.get(1)?)))()
+/// The version and time in columns `at` and `at + 1` of `row`.
+pub(super) fn meta_at(row: &Row<'_>, at: usize) -> Result<Meta, StoreError> {
+    let (version, ms): (i64, i64) = (|| Ok((row.get(at)?, row.get(at + 1)?)))()
         .map_err(|e: rusqlite::Error| StoreError::from(SqliteError::from(e)))?;
     Ok(Meta {
         version: to_version(version)?,

@@ -43,6 +43,30 @@ pub(super) struct Sql {
     pub delete: String,
     /// Creates the table and the counter if missing.
     pub create: String,
+    /// Listing, by [`list_index`]: `?1` lower bound, `?2` upper bound (exclusive), `?3`
+    /// limit -> key, version, modified_ms[, data].
+    list: [String; 4],
+}
+
+/// Which of the four listing statements a page needs: `inclusive` when the lower bound is
+/// the prefix (`key >= ?1`) rather than the cursor (`key > ?1`), `values` when the data is
+/// wanted too.
+fn list_index(inclusive: bool, values: bool) -> usize {
+    usize::from(inclusive) | usize::from(values) << 1
+}
+
+/// `SELECT key, version, modified_ms[, data] FROM t WHERE key >[=] ?1 AND key < ?2 ORDER BY
+/// key LIMIT ?3`: a range scan of the primary key, whose `BINARY` collation is byte order.
+fn list_sql(table: &str, inclusive: bool, values: bool) -> String {
+    let columns = if values {
+        "key, version, modified_ms, data"
+    } else {
+        "key, version, modified_ms"
+    };
+    let lower = if inclusive { ">=" } else { ">" };
+    format!(
+        r#"SELECT {columns} FROM "{table}" WHERE key {lower} ?1 AND key < ?2 ORDER BY key LIMIT ?3"#
+    )
 }
 
 impl Sql {
@@ -76,7 +100,14 @@ impl Sql {
                    INSERT OR IGNORE INTO "{counter}" (id, next)
                        SELECT 1, COALESCE(MAX(version), 0) FROM "{table}";"#
             ),
+            list: [(false, false), (true, false), (false, true), (true, true)]
+                .map(|(inclusive, values)| list_sql(table, inclusive, values)),
         }
+    }
+
+    /// The listing statement for a page; see [`list_index`].
+    pub fn list(&self, inclusive: bool, values: bool) -> &str {
+        &self.list[list_index(inclusive, values)]
     }
 
     /// Prepares every statement once (filling the cache), so a table of another shape is
@@ -84,6 +115,11 @@ impl Sql {
     pub fn check(&self, conn: &Connection, writer: bool) -> rusqlite::Result<()> {
         conn.prepare_cached(&self.get)?;
         conn.prepare_cached(&self.head)?;
+        if !writer {
+            for sql in &self.list {
+                conn.prepare_cached(sql)?;
+            }
+        }
         if writer {
             conn.prepare_cached(&self.current)?;
             conn.prepare_cached(&self.bump)?;
@@ -97,6 +133,20 @@ impl Sql {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_statements_by_shape() {
+        let sql = Sql::new("t");
+        for (inclusive, values) in [(false, false), (true, false), (false, true), (true, true)] {
+            let text = sql.list(inclusive, values);
+            assert_eq!(text.contains("key >= ?1"), inclusive, "{text}");
+            assert_eq!(text.contains(", data FROM"), values, "{text}");
+            assert!(
+                text.contains("key < ?2") && text.ends_with("LIMIT ?3"),
+                "{text}"
+            );
+        }
+    }
 
     #[test]
     fn table_names() {

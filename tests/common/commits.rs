@@ -1,7 +1,7 @@
-//! Multi-key commit and listing checks shared by the database backends' tests (PostgreSQL,
-//! MariaDB): all or nothing with every failed key named, overlapping commits in opposite
-//! key orders, readers that must never see half a commit, and listings compared with the
-//! memory store as the model. Each runs its concurrent parts as tokio tasks on a
+//! Multi-key commit and listing checks shared by the database backends' tests (SQLite,
+//! PostgreSQL, MariaDB): all or nothing with every failed key named, overlapping commits in
+//! opposite key orders, readers that must never see half a commit, and listings compared
+//! with the memory store as the model. Each runs its concurrent parts as tokio tasks on a
 //! multi-threaded runtime (real threads), and uses only keys under its `prefix`.
 
 use std::sync::Arc;

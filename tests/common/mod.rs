@@ -1,7 +1,7 @@
 //! Helpers shared by the backend tests.
 #![allow(dead_code)]
 
-#[cfg(any(feature = "postgres", feature = "mysql"))]
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 pub mod commits;
 #[cfg(feature = "etcd")]
 pub mod etcd;
