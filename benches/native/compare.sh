@@ -49,13 +49,14 @@ pg_native() { # workers -> tps
 }
 
 # --- Redis: redis-benchmark with the store's put script and its read --------------------------
-SRC=$(cat src/redis/check.lua src/redis/put.lua)
-SHA=$(redis-cli -u "$REDIS_URL" SCRIPT LOAD "$SRC")
+# commit.lua is every write of the backend; a put of one key with `any`: 3 keys (data hash,
+# counter, index), then n=1, no write id, no clock floor, and the op (p, any, 0 versions, data).
+SHA=$(redis-cli -u "$REDIS_URL" SCRIPT LOAD "$(cat src/redis/commit.lua)")
 rate() { grep -oE '[0-9.]+ requests per second' | tail -n1 | awk '{print int($1)}'; }
 redis_native() { # workers -> combined rate of (HMGET + EVALSHA put) per increment
   local read put
   read=$(redis-benchmark -u "$REDIS_URL" -c "$1" -n 200000 -r 1024 -q HMGET native:k:__rand_int__ v m d | rate)
-  put=$(redis-benchmark -u "$REDIS_URL" -c "$1" -n 200000 -r 1024 -q EVALSHA "$SHA" 2 native:k:__rand_int__ native:version any '{"n":1,"pad":"xxxxxxxxxxxxxxxx"}' | rate)
+  put=$(redis-benchmark -u "$REDIS_URL" -c "$1" -n 200000 -r 1024 -q EVALSHA "$SHA" 3 native:k:__rand_int__ native:version native:index 1 '' 0 p any 0 '{"n":1,"pad":"xxxxxxxxxxxxxxxx"}' | rate)
   python3 -c "print(round(1 / (1 / $read + 1 / $put)))"
 }
 

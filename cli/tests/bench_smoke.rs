@@ -127,14 +127,20 @@ fn bad_options_fail_with_a_clear_message() {
     }
 }
 
-/// `optimist bench` drives every backend and proves no update was lost (PostgreSQL and
-/// Redis when their URLs are set, as in CI; SQLite always).
+/// `optimist bench` drives every backend and proves no update was lost (PostgreSQL, Redis,
+/// Redis Cluster, etcd and MariaDB when their URLs are set, as in CI; SQLite always).
 #[test]
 fn every_backend_benches_without_lost_updates() {
     let sqlite =
         std::env::temp_dir().join(format!("optimist-bench-smoke-{}.db", std::process::id()));
     let mut stores = vec![format!("sqlite:{}", sqlite.display())];
-    for var in ["OPTIMIST_PG_URL", "OPTIMIST_REDIS_URL"] {
+    for var in [
+        "OPTIMIST_PG_URL",
+        "OPTIMIST_REDIS_URL",
+        "OPTIMIST_REDIS_CLUSTER_URL",
+        "OPTIMIST_ETCD_URL",
+        "OPTIMIST_MYSQL_URL",
+    ] {
         match std::env::var(var) {
             Ok(url) if !url.is_empty() => stores.push(url),
             _ => say_skipped(&format!(

@@ -1,8 +1,9 @@
 //! Two `optimist serve` processes on one shared store guard each other's updates: 8 clients
 //! split across both x 25 GET + `If-Match` PUT increments end at exactly 200.
 //!
-//! Runs against PostgreSQL, Redis and MariaDB when `OPTIMIST_PG_URL` / `OPTIMIST_REDIS_URL`
-//! / `OPTIMIST_MYSQL_URL` are set (as `.ci/run` does); says loudly that it skipped otherwise.
+//! Runs against PostgreSQL, Redis, Redis Cluster, etcd and MariaDB when `OPTIMIST_PG_URL` /
+//! `OPTIMIST_REDIS_URL` / `OPTIMIST_REDIS_CLUSTER_URL` / `OPTIMIST_ETCD_URL` /
+//! `OPTIMIST_MYSQL_URL` are set (as `.ci/run` does); says loudly that it skipped otherwise.
 
 mod common;
 
@@ -81,6 +82,25 @@ fn two_processes_share_postgres() {
 #[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
 fn two_processes_share_redis() {
     if let Some(url) = env_url("OPTIMIST_REDIS_URL") {
+        two_servers_share(&url);
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(optimist_redis_cluster_url),
+    ignore = "OPTIMIST_REDIS_CLUSTER_URL is not set"
+)]
+fn two_processes_share_redis_cluster() {
+    if let Some(url) = env_url("OPTIMIST_REDIS_CLUSTER_URL") {
+        two_servers_share(&url);
+    }
+}
+
+#[test]
+#[cfg_attr(not(optimist_etcd_url), ignore = "OPTIMIST_ETCD_URL is not set")]
+fn two_processes_share_etcd() {
+    if let Some(url) = env_url("OPTIMIST_ETCD_URL") {
         two_servers_share(&url);
     }
 }

@@ -1,9 +1,10 @@
-//! Running one black-box test on every backend: memory, SQLite, PostgreSQL, Redis, etcd and
-//! MariaDB.
+//! Running one black-box test on every backend: memory, SQLite, PostgreSQL, Redis, Redis
+//! Cluster, etcd and MariaDB.
 //!
 //! [`every_backend!`] turns each test body into a module with one `#[test]` per backend
 //! (`exact_numbers::memory`, `exact_numbers::postgres`, ...). The server backends need
-//! `OPTIMIST_PG_URL` / `OPTIMIST_REDIS_URL` / `OPTIMIST_ETCD_URL` / `OPTIMIST_MYSQL_URL`;
+//! `OPTIMIST_PG_URL` / `OPTIMIST_REDIS_URL` / `OPTIMIST_REDIS_CLUSTER_URL` /
+//! `OPTIMIST_ETCD_URL` / `OPTIMIST_MYSQL_URL`;
 //! built without one, its tests are `#[ignore = "OPTIMIST_PG_URL is not set"]` (see
 //! `cli/build.rs`), so the runner lists them as ignored/skipped with that reason. Each server
 //! gets a namespace of its own (a table or key prefix, `--namespace`), removed again when the
@@ -23,6 +24,7 @@ pub enum Backend {
     Sqlite,
     Postgres,
     Redis,
+    RedisCluster,
     Etcd,
     Mysql,
 }
@@ -33,6 +35,7 @@ impl Backend {
         match self {
             Backend::Postgres => Some("OPTIMIST_PG_URL"),
             Backend::Redis => Some("OPTIMIST_REDIS_URL"),
+            Backend::RedisCluster => Some("OPTIMIST_REDIS_CLUSTER_URL"),
             Backend::Etcd => Some("OPTIMIST_ETCD_URL"),
             Backend::Mysql => Some("OPTIMIST_MYSQL_URL"),
             Backend::Memory | Backend::Sqlite => None,
@@ -167,6 +170,7 @@ impl Drop for BackendServer {
             }
             (Backend::Postgres, Some(url), _) => drop_postgres(url, &self.namespace),
             (Backend::Redis, Some(url), _) => drop_redis(url, &self.namespace),
+            (Backend::RedisCluster, Some(url), _) => drop_redis_cluster(url, &self.namespace),
             (Backend::Etcd, Some(url), _) => drop_etcd(url, &self.namespace),
             (Backend::Mysql, Some(url), _) => drop_mysql(url, &self.namespace),
             _ => {}
@@ -249,9 +253,38 @@ fn drop_redis(url: &str, prefix: &str) {
     }
 }
 
+/// Removes the server's keys from every node of the cluster (`redis+cluster://a,b,...`): each
+/// node is scanned on its own (SCAN does not cross nodes) and its keys are deleted one by one
+/// (a replica refuses; its master deletes them).
+fn drop_redis_cluster(url: &str, prefix: &str) {
+    let nodes = url
+        .trim_start_matches("redis+cluster://")
+        .split(',')
+        .map(|node| format!("redis://{node}"));
+    for node in nodes {
+        let removed = (|| -> redis::RedisResult<()> {
+            use redis::Commands as _;
+            let mut connection = redis::Client::open(node.as_str())?.get_connection()?;
+            let keys: Vec<Vec<u8>> = connection
+                .scan_match::<_, Vec<u8>>(format!("{prefix}:*"))?
+                .collect();
+            for key in keys {
+                let _ = redis::cmd("DEL").arg(key).query::<()>(&mut connection);
+            }
+            Ok(())
+        })();
+        if let Err(e) = removed {
+            let _ = writeln!(
+                std::io::stderr(),
+                "could not remove keys {prefix}:* on {node}: {e}"
+            );
+        }
+    }
+}
+
 /// One `#[test]` per backend for each body: `every_backend! { fn name(server) { ... } }`
-/// makes `name::memory`, `name::sqlite`, `name::postgres`, `name::redis`, `name::etcd` and
-/// `name::mysql`, each running the body against a fresh `optimist serve` on that backend
+/// makes `name::memory`, `name::sqlite`, `name::postgres`, `name::redis`,
+/// `name::redis_cluster`, `name::etcd` and `name::mysql`, each running the body against a fresh `optimist serve` on that backend
 /// (`server: &BackendServer`).
 macro_rules! every_backend {
     ($( $(#[doc = $doc:literal])* fn $name:ident($server:ident) $body:block )*) => {$(
@@ -281,6 +314,15 @@ macro_rules! every_backend {
             #[cfg_attr(not(optimist_redis_url), ignore = "OPTIMIST_REDIS_URL is not set")]
             fn redis() {
                 $crate::common::run_on($crate::common::Backend::Redis, body);
+            }
+
+            #[test]
+            #[cfg_attr(
+                not(optimist_redis_cluster_url),
+                ignore = "OPTIMIST_REDIS_CLUSTER_URL is not set"
+            )]
+            fn redis_cluster() {
+                $crate::common::run_on($crate::common::Backend::RedisCluster, body);
             }
 
             #[test]
