@@ -10,7 +10,9 @@
 # $OPTIMIST_ETCD_URL (default: the cluster of .ci/etcd-cluster.sh) next to `etcd_raw`, MariaDB
 # at $OPTIMIST_MYSQL_URL (default mysql://root@127.0.0.1:3306/test). MariaDB's native side is
 # benches/mysql_raw.rs: the backend's transaction on a raw mysql_async connection per worker
-# (mysqlslap cannot carry the version read into the compare).
+# (mysqlslap cannot carry the version read into the compare). Redis Cluster at
+# $OPTIMIST_REDIS_CLUSTER_URL (default: the cluster of .ci/redis-cluster.sh) next to
+# `redis-benchmark --cluster`. BACKENDS="redis redis-cluster" runs only those rows.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-10}
@@ -60,6 +62,24 @@ redis_native() { # workers -> combined rate of (HMGET + EVALSHA put) per increme
   python3 -c "print(round(1 / (1 / $read + 1 / $put)))"
 }
 
+# --- Redis Cluster: redis-benchmark --cluster, the same read and script per node ------------------
+# Its `{tag}` becomes a hash tag of a slot the node serves, so the data hash, counter and index
+# share a slot, as the store's do. The script draws no version below the clock (ARGV[3] = 1) as
+# in cluster mode; it carries no write id (redis-benchmark cannot make unique ones), so the
+# native side skips the store's 10-minute write marker: it does less work than the store.
+CLUSTER_URL=${OPTIMIST_REDIS_CLUSTER_URL:-redis+cluster://127.0.0.1:30001,127.0.0.1:30002,127.0.0.1:30003}
+CLUSTER_NODES=${CLUSTER_URL#*://}
+CLUSTER_PORT=${CLUSTER_NODES%%,*}; CLUSTER_PORT=${CLUSTER_PORT##*:}
+redis_cluster_native() { # workers -> combined rate of (HMGET + EVALSHA put) per increment
+  local read put node sha
+  for node in ${CLUSTER_NODES//,/ }; do
+    sha=$(redis-cli -h "${node%%:*}" -p "${node##*:}" SCRIPT LOAD "$(cat src/redis/commit.lua)")
+  done
+  read=$(redis-benchmark --cluster -p "$CLUSTER_PORT" -c "$1" -n 200000 -r 1024 -q HMGET 'native:{tag}:k:__rand_int__' v m d | rate)
+  put=$(redis-benchmark --cluster -p "$CLUSTER_PORT" -c "$1" -n 200000 -r 1024 -q EVALSHA "$sha" 3 'native:{tag}:k:__rand_int__' 'native:{tag}:version' 'native:{tag}:index' 1 '' 1 p any 0 '{"n":1,"pad":"xxxxxxxxxxxxxxxx"}' | rate)
+  python3 -c "print(round(1 / (1 / $read + 1 / $put)))"
+}
+
 sqlite_native() { # workers -> CAS/s
   "$RAW" "$1" "$SECS" 1024 | sed -E 's/.*: ([0-9]+) successful.*/\1/'
 }
@@ -73,18 +93,23 @@ mariadb_native() { # workers -> CAS/s
   OPTIMIST_MYSQL_URL="$MYSQL_URL" "$RAW_MYSQL" "$1" "$SECS" 1024 | sed -E 's/.*: ([0-9]+) successful.*/\1/'
 }
 
-printf '%-10s %7s %14s %14s %7s\n' backend workers optimist native ratio
+printf '%-14s %7s %14s %14s %7s\n' backend workers optimist native ratio
 for w in 1 8; do
-  for backend in sqlite postgres redis etcd mariadb; do
+  for backend in ${BACKENDS:-sqlite postgres redis redis-cluster etcd mariadb}; do
     case $backend in
       sqlite)   o=$(ours "sqlite:$TMP/bench.db" "$w"); n=$(sqlite_native "$w") ;;
       postgres) o=$(ours "$PG_URL" "$w");             n=$(pg_native "$w") ;;
       redis)    o=$(ours "$REDIS_URL" "$w");          n=$(redis_native "$w") ;;
+      redis-cluster) o=$(ours "$CLUSTER_URL" "$w");   n=$(redis_cluster_native "$w") ;;
       etcd)     o=$(ours "$ETCD_URL" "$w");           n=$(etcd_native "$w") ;;
       mariadb)  o=$(ours "$MYSQL_URL" "$w");          n=$(mariadb_native "$w") ;;
     esac
-    printf '%-10s %7s %14s %14s %7.2f\n' "$backend" "$w" "$o" "$n" "$(python3 -c "print($o / $n)")"
+    printf '%-14s %7s %14s %14s %7.2f\n' "$backend" "$w" "$o" "$n" "$(python3 -c "print($o / $n)")"
   done
 done
 redis-cli -u "$REDIS_URL" --scan --pattern 'native:*' | xargs -r redis-cli -u "$REDIS_URL" DEL >/dev/null
+for node in ${CLUSTER_NODES//,/ }; do
+  redis-cli -h "${node%%:*}" -p "${node##*:}" --scan --pattern 'native:*' \
+    | xargs -r -n1 redis-cli -h "${node%%:*}" -p "${node##*:}" DEL >/dev/null 2>&1 || true
+done
 psql -q "$PG_URL" -c 'DROP TABLE IF EXISTS native_kv; DROP SEQUENCE IF EXISTS native_kv_version_seq;'

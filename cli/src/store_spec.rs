@@ -99,22 +99,35 @@ impl fmt::Display for StoreSpec {
     }
 }
 
+/// Where a Redis Cluster keeps a store's keys (other backends ignore it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClusterKeys {
+    /// Each key in its own hash slot, spread over the masters: single-key work (`bench`).
+    Spread,
+    /// Every key in one slot (`RedisOptions::hash_tag("optimist")`), so any keys may share a
+    /// commit and any prefix may be listed (`serve`: a user and its email-index entry change
+    /// together); the cluster then gives failover, not spread.
+    OneSlot,
+}
+
 impl StoreSpec {
     /// Opens the backend for values of type `V`, with each backend's default table or key
-    /// prefix.
+    /// prefix, keys spread over a Redis Cluster.
     pub async fn open<V>(&self) -> Result<SharedStore<V>, StoreSpecError>
     where
         V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
     {
-        self.open_in(None).await
+        self.open_in(None, ClusterKeys::Spread).await
     }
 
     /// Opens the backend for values of type `V`; `namespace` names the SQLite, PostgreSQL
     /// or MariaDB table, the Redis key prefix, or the etcd key prefix `{namespace}/` (the
     /// backend checks it; the memory store ignores it). `None`: each backend's default.
+    /// `cluster_keys` says where a Redis Cluster keeps the keys.
     pub async fn open_in<V>(
         &self,
         namespace: Option<&str>,
+        cluster_keys: ClusterKeys,
     ) -> Result<SharedStore<V>, StoreSpecError>
     where
         V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
@@ -150,9 +163,7 @@ impl StoreSpec {
                 if let Some(prefix) = namespace {
                     options = options.prefix(prefix);
                 }
-                if url.contains("+cluster://") {
-                    // One slot for everything (a user and its email-index entry change in
-                    // one commit, and listing reads one index): the cluster gives failover.
+                if cluster_keys == ClusterKeys::OneSlot {
                     options = options.hash_tag("optimist");
                 }
                 RedisStore::connect(url, options)

@@ -27,7 +27,7 @@ use hyper_util::service::TowerToHyperService;
 use optimist::SharedStore;
 use tower_http::trace::TraceLayer;
 
-use crate::store_spec::StoreSpec;
+use crate::store_spec::{ClusterKeys, StoreSpec};
 use document::Document;
 use error::ApiError;
 use parse_errors::{Pending, ProblemIo};
@@ -110,7 +110,7 @@ pub fn router(state: AppState) -> Router {
 pub async fn run(args: ServeArgs) -> Result<(), crate::CliError> {
     let store = args
         .store
-        .open_in::<Document>(args.namespace.as_deref())
+        .open_in::<Document>(args.namespace.as_deref(), ClusterKeys::OneSlot)
         .await?;
     let state = AppState {
         store,
