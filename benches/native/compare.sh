@@ -22,7 +22,6 @@ ETCD_URL=${OPTIMIST_ETCD_URL:-etcd://127.0.0.1:23791,127.0.0.1:23792,127.0.0.1:2
 cargo build --release -q -p optimist-cli
 cargo build --release -q --features sqlite --bench sqlite_raw
 cargo build --release -q --features etcd --bench etcd_raw
-OPT=target/release/optimist
 RAW=$(ls -t target/release/deps/sqlite_raw-* | grep -v '\.d$' | head -n1)
 ETCD_RAW=$(ls -t target/release/deps/etcd_raw-* | grep -v '\.d$' | head -n1)
 MYSQL_URL=${OPTIMIST_MYSQL_URL:-mysql://root@127.0.0.1:3306/test}
@@ -30,6 +29,9 @@ cargo build --release -q --features mysql --bench mysql_raw
 RAW_MYSQL=$(ls -t target/release/deps/mysql_raw-* | grep -v '\.d$' | head -n1)
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+# A copy: a build from elsewhere into the same target dir cannot swap the binary mid-run.
+cp target/release/optimist "$TMP/optimist"
+OPT=$TMP/optimist
 
 ours() { # store workers -> successful CAS/s
   RUST_LOG=warn "$OPT" bench --store "$1" --workers "$2" --keys 1024 --duration "${SECS}s" --json \
