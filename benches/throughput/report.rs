@@ -146,9 +146,11 @@ pub struct SummaryRow {
     best_cas: f64,
     /// Some cell of the group ran preempted.
     noisy: bool,
-    /// With several rounds: median over rounds of (ours / best peer of that round). Rounds
-    /// run back to back, so this cancels slow drifts of the machine that the per-subject
-    /// medians do not.
+    /// With several rounds: median over rounds of (ours / the best peer in that round), the
+    /// best peer being the one with the highest median. A round runs every subject back to
+    /// back, so this cancels slow drifts of the machine that the per-subject medians do not
+    /// (and, unlike taking the fastest peer of each round, it does not pick the luckiest of
+    /// several noisy figures).
     round_ratio: Option<f64>,
 }
 
@@ -185,13 +187,11 @@ pub fn summarize(cells: &[Cell], table: Table) -> Vec<SummaryRow> {
                 best_cas: best.cas_per_s(),
                 noisy: in_group().any(Cell::noisy),
                 round_ratio: (ours.all_rates.len() > 1).then(|| {
-                    let mut ratios: Vec<f64> = (0..ours.all_rates.len())
-                        .map(|r| {
-                            let peer = peers()
-                                .filter_map(|c| c.all_rates.get(r).copied())
-                                .fold(0.0, f64::max);
-                            ours.all_rates[r] / peer
-                        })
+                    let mut ratios: Vec<f64> = ours
+                        .all_rates
+                        .iter()
+                        .zip(&best.all_rates)
+                        .map(|(o, p)| o / p)
                         .collect();
                     ratios.sort_by(f64::total_cmp);
                     ratios[ratios.len() / 2]
@@ -210,7 +210,7 @@ pub fn print_summary(summary: &[SummaryRow], table: Table, cfg: &Config) {
         "\n# Summary ({}): optimist vs the best peer (by ops/s{})",
         table.label(),
         if cfg.rounds > 1 {
-            "; medians over rounds; per-round ratio = median of within-round ratios"
+            "; medians over rounds; per-round ratio = median over rounds of optimist / that peer"
         } else {
             ""
         }
