@@ -101,7 +101,7 @@ impl<V> std::fmt::Debug for MemoryStore<V> {
 }
 
 impl<V> MemoryStore<V> {
-    /// A store with `4 x available cores` shards (at least 16), rounded up to a power of two.
+    /// A store with `4 x available cores` shards (at least 64), rounded up to a power of two.
     ///
     /// ```
     /// let store: optimist::MemoryStore<String> = optimist::MemoryStore::new();
@@ -109,7 +109,7 @@ impl<V> MemoryStore<V> {
     /// ```
     pub fn new() -> Self {
         let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
-        Self::with_shards((cores * 4).max(16))
+        Self::with_shards((cores * 4).max(64))
     }
 
     /// A store with `shards` shards, rounded up to a power of two (1 ..= 65,536).
