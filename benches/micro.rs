@@ -1,5 +1,5 @@
-//! Single-thread micro-benchmarks: `MemoryStore`'s sync operations, and parsing plus
-//! evaluating the preconditions of a typical request.
+//! Single-thread micro-benchmarks: `MemoryStore`'s sync operations (a two-key commit too),
+//! and parsing plus evaluating the preconditions of a typical request.
 
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};
@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue, Method};
 use optimist::http::{Preconditions, Validators};
-use optimist::{Expect, MemoryStore, Meta, Version};
+use optimist::{Applied, Commit, Expect, MemoryStore, Meta, Version};
 
 const KEYS: usize = 1_024;
 
@@ -68,6 +68,29 @@ fn memory_store(c: &mut Criterion) {
                     .delete_sync(black_box(fresh), Expect::Version(v))
                     .unwrap(),
             )
+        })
+    });
+
+    // A two-key commit (the versions both still current): both shards locked in index order,
+    // both expectations checked, both writes applied.
+    g.bench_function("commit_two_keys", |b| {
+        let (ka, kb) = (keys[3].as_str(), keys[700].as_str());
+        let mut va = store.head_sync(ka).unwrap().version;
+        let mut vb = store.head_sync(kb).unwrap().version;
+        let mut n = 0u64;
+        b.iter(|| {
+            n += 1;
+            let done = store
+                .commit_sync(
+                    Commit::new()
+                        .put(black_box(ka), n, Expect::Version(va))
+                        .put(black_box(kb), n, Expect::Version(vb)),
+                )
+                .expect("both versions are current");
+            let (Applied::Put(a), Applied::Put(b)) = (done[0], done[1]) else {
+                unreachable!("two puts applied")
+            };
+            (va, vb) = (a.version, b.version);
         })
     });
     g.finish();

@@ -13,13 +13,16 @@
 //! conflict on the write. `benches/README.md` has the measurements.
 
 #[cfg(not(optimist_shuttle))]
-pub(crate) use parking_lot::Mutex;
+pub(crate) use parking_lot::{Mutex, MutexGuard};
 
 #[cfg(optimist_shuttle)]
-pub(crate) use shuttle_lock::Mutex;
+pub(crate) use shuttle_lock::{Mutex, MutexGuard};
 
 #[cfg(optimist_shuttle)]
 mod shuttle_lock {
+    /// The guard of [`Mutex`].
+    pub(crate) type MutexGuard<'a, T> = shuttle::sync::MutexGuard<'a, T>;
+
     /// `shuttle::sync::Mutex` with `parking_lot`'s non-poisoning `lock()`.
     #[derive(Debug, Default)]
     pub(crate) struct Mutex<T>(shuttle::sync::Mutex<T>);

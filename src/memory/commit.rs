@@ -5,7 +5,6 @@ use std::hash::BuildHasher;
 
 use super::key::Key;
 use super::{Entry, MemoryStore, next_version};
-use crate::clock::Stamp;
 use crate::{Applied, Commit, CommitConflict, Conflict, Meta, Op, StoreError};
 
 /// Where one operation's key lives.
@@ -33,7 +32,7 @@ pub(super) fn apply<V>(
     let mut order: Vec<usize> = located.iter().map(|l| l.shard).collect();
     order.sort_unstable();
     order.dedup();
-    let now = Stamp::now();
+    let now = crate::clock::Reading::now().to_system_time();
     let mut guards: Vec<_> = order.iter().map(|&i| store.shards[i].0.lock()).collect();
     let slot = |shard: usize| order.binary_search(&shard).expect("locked above");
 
@@ -61,7 +60,7 @@ pub(super) fn apply<V>(
         let shard = &mut *guards[slot(at.shard)];
         match op {
             Op::Put { key, value, .. } => {
-                let version = next_version(&mut shard.next, store.shard_bits, at.shard);
+                let version = next_version(&mut shard.next, store.shard_bits);
                 match shard.table.find_mut(at.hash, |e| e.key.is(&key)) {
                     Some(entry) => {
                         entry.version = version;
@@ -84,7 +83,7 @@ pub(super) fn apply<V>(
                 }
                 applied.push(Applied::Put(Meta {
                     version,
-                    last_modified: now.to_system_time(),
+                    last_modified: now,
                 }));
             }
             Op::Delete { key, .. } => {

@@ -48,7 +48,7 @@ pub(super) fn page<V: Clone>(store: &MemoryStore<V>, request: &ListRequest) -> L
                 key: key.to_owned(),
                 meta: Meta {
                     version: entry.version,
-                    last_modified: entry.last_modified.to_system_time(),
+                    last_modified: entry.last_modified,
                 },
                 value: request.wants_values().then(|| entry.value.clone()),
             }));

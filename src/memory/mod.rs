@@ -8,13 +8,14 @@ mod table_alloc;
 
 use std::future::{Future, ready};
 use std::hash::BuildHasher;
+use std::time::SystemTime;
 
 use hashbrown::HashTable;
 
 use self::key::Key;
 use self::table_alloc::TableAlloc;
-use crate::clock::Stamp;
-use crate::sync::Mutex;
+use crate::clock::{LastTime, Reading};
+use crate::sync::{Mutex, MutexGuard};
 use crate::{
     Applied, Capabilities, Commit, Conflict, Expect, ListPage, ListRequest, Meta, StoreError,
     Version, Versioned, VersionedStore,
@@ -66,15 +67,18 @@ struct Padded<T>(T);
 
 struct Shard<V> {
     table: HashTable<Entry<V>, TableAlloc>,
-    /// Next counter value; versions are `counter << shard_bits | index`.
+    /// The next version this shard hands out, `counter << shard_bits | index` (0 once the
+    /// counter is exhausted).
     next: u64,
+    /// The last clock reading of a write to this shard, converted.
+    clock: LastTime,
 }
 
 struct Entry<V> {
     key: Key,
     value: V,
     version: Version,
-    last_modified: Stamp,
+    last_modified: SystemTime,
 }
 
 /// Bits of the hash used to pick a shard: below hashbrown's 7-bit control tag (the top
@@ -97,7 +101,7 @@ impl<V> std::fmt::Debug for MemoryStore<V> {
 }
 
 impl<V> MemoryStore<V> {
-    /// A store with `4 x available cores` shards (at least 16), rounded up to a power of two.
+    /// A store with `4 x available cores` shards (at least 64), rounded up to a power of two.
     ///
     /// ```
     /// let store: optimist::MemoryStore<String> = optimist::MemoryStore::new();
@@ -105,7 +109,7 @@ impl<V> MemoryStore<V> {
     /// ```
     pub fn new() -> Self {
         let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
-        Self::with_shards((cores * 4).max(16))
+        Self::with_shards((cores * 4).max(64))
     }
 
     /// A store with `shards` shards, rounded up to a power of two (1 ..= 65,536).
@@ -118,10 +122,11 @@ impl<V> MemoryStore<V> {
         let n = shards.clamp(1, 1 << 16).next_power_of_two();
         let shard_bits = n.trailing_zeros();
         let shards = (0..n)
-            .map(|_| {
+            .map(|index| {
                 Padded(Mutex::new(Shard {
                     table: HashTable::new_in(TableAlloc),
-                    next: 1,
+                    next: (1 << shard_bits) | index as u64,
+                    clock: LastTime::new(),
                 }))
             })
             .collect();
@@ -167,12 +172,13 @@ impl<V> MemoryStore<V> {
     /// let v = store.put_sync("k", 5, optimist::Expect::Absent).unwrap().version;
     /// assert_eq!(store.head_sync("k").unwrap().version, v);
     /// ```
+    #[inline]
     pub fn head_sync(&self, key: &str) -> Option<Meta> {
         let (hash, idx) = self.locate(key);
         let shard = self.shards[idx].0.lock();
         shard.table.find(hash, |e| e.key.is(key)).map(|e| Meta {
             version: e.version,
-            last_modified: e.last_modified.to_system_time(),
+            last_modified: e.last_modified,
         })
     }
 
@@ -185,48 +191,66 @@ impl<V> MemoryStore<V> {
     /// let err = store.put_sync("k", 2, Expect::Absent).unwrap_err();
     /// assert_eq!(err.as_conflict().unwrap().kind(), ConflictKind::AlreadyExists);
     /// ```
+    #[inline(always)]
     pub fn put_sync(&self, key: &str, value: V, expect: Expect) -> Result<Meta, StoreError> {
         let (hash, idx) = self.locate(key);
-        let now = Stamp::now();
+        let reading = Reading::now();
         let mut guard = self.shards[idx].0.lock();
         let shard = &mut *guard;
-        let (version, old) = match shard.table.find_mut(hash, |e| e.key.is(key)) {
-            Some(entry) => {
-                if !expect.admits(Some(entry.version)) {
-                    let current = entry.version;
-                    drop(guard);
-                    return Err(Conflict::new(key, expect, Some(current)).into());
-                }
-                let version = next_version(&mut shard.next, self.shard_bits, idx);
-                entry.version = version;
-                entry.last_modified = now;
-                (version, Some(std::mem::replace(&mut entry.value, value)))
-            }
-            None => {
-                if !expect.admits(None) {
-                    drop(guard);
-                    return Err(Conflict::new(key, expect, None).into());
-                }
-                let version = next_version(&mut shard.next, self.shard_bits, idx);
-                let hasher = &self.hasher;
-                shard.table.insert_unique(
-                    hash,
-                    Entry {
-                        key: Key::new(key),
-                        value,
-                        version,
-                        last_modified: now,
-                    },
-                    |e| hasher.hash_one(e.key.as_str()),
-                );
-                (version, None)
-            }
+        let Some(entry) = shard.table.find_mut(hash, |e| e.key.is(key)) else {
+            return self.put_new(guard, hash, key, value, expect, reading);
         };
+        if !expect.admits(Some(entry.version)) {
+            let current = entry.version;
+            drop(guard);
+            return Err(conflict(key, expect, Some(current)));
+        }
+        let version = next_version(&mut shard.next, self.shard_bits);
+        let now = shard.clock.time_of(reading);
+        entry.version = version;
+        entry.last_modified = now;
+        let old = std::mem::replace(&mut entry.value, value);
         drop(guard);
         drop(old);
         Ok(Meta {
             version,
-            last_modified: now.to_system_time(),
+            last_modified: now,
+        })
+    }
+
+    /// `put_sync` of a key that is not stored (kept out of the update path).
+    #[inline(never)]
+    fn put_new(
+        &self,
+        mut guard: MutexGuard<'_, Shard<V>>,
+        hash: u64,
+        key: &str,
+        value: V,
+        expect: Expect,
+        reading: Reading,
+    ) -> Result<Meta, StoreError> {
+        if !expect.admits(None) {
+            drop(guard);
+            return Err(conflict(key, expect, None));
+        }
+        let shard = &mut *guard;
+        let version = next_version(&mut shard.next, self.shard_bits);
+        let now = shard.clock.time_of(reading);
+        let hasher = &self.hasher;
+        shard.table.insert_unique(
+            hash,
+            Entry {
+                key: Key::new(key),
+                value,
+                version,
+                last_modified: now,
+            },
+            |e| hasher.hash_one(e.key.as_str()),
+        );
+        drop(guard);
+        Ok(Meta {
+            version,
+            last_modified: now,
         })
     }
 
@@ -247,7 +271,7 @@ impl<V> MemoryStore<V> {
                 let current = occupied.get().version;
                 if !expect.admits(Some(current)) {
                     drop(guard);
-                    return Err(Conflict::new(key, expect, Some(current)).into());
+                    return Err(conflict(key, expect, Some(current)));
                 }
                 let (removed, _) = occupied.remove();
                 drop(guard);
@@ -259,7 +283,7 @@ impl<V> MemoryStore<V> {
                 if expect.admits(None) {
                     Ok(None)
                 } else {
-                    Err(Conflict::new(key, expect, None).into())
+                    Err(conflict(key, expect, None))
                 }
             }
         }
@@ -329,6 +353,7 @@ impl<V: Clone> MemoryStore<V> {
     /// assert_eq!(store.get_sync("k").unwrap().value, "v");
     /// assert!(store.get_sync("missing").is_none());
     /// ```
+    #[inline]
     pub fn get_sync(&self, key: &str) -> Option<Versioned<V>> {
         let (hash, idx) = self.locate(key);
         let shard = self.shards[idx].0.lock();
@@ -338,20 +363,25 @@ impl<V: Clone> MemoryStore<V> {
             .map(|e| Versioned {
                 value: e.value.clone(),
                 version: e.version,
-                last_modified: e.last_modified.to_system_time(),
+                last_modified: e.last_modified,
             })
     }
 }
 
+/// Hands out the shard's next version (`counter << shard_bits | index`) and steps the counter.
 #[inline]
-fn next_version(next: &mut u64, shard_bits: u32, idx: usize) -> Version {
-    let counter = *next;
-    *next += 1;
-    let raw = counter
-        .checked_shl(shard_bits)
-        .filter(|r| r >> shard_bits == counter)
-        .expect("version counter exhausted for this shard");
-    Version::new(raw | idx as u64).expect("counter starts at 1, so the version is non-zero")
+fn next_version(next: &mut u64, shard_bits: u32) -> Version {
+    let raw = *next;
+    // Past the last counter value the next one is 0, which `Version::new` refuses.
+    *next = raw.checked_add(1 << shard_bits).unwrap_or(0);
+    Version::new(raw).expect("version counter exhausted for this shard")
+}
+
+/// A refused write's error (kept out of the hot path: it copies the key).
+#[cold]
+#[inline(never)]
+fn conflict(key: &str, expect: Expect, current: Option<Version>) -> StoreError {
+    Conflict::new(key, expect, current).into()
 }
 
 impl<V: Clone + Send + Sync> VersionedStore<V> for MemoryStore<V> {
@@ -426,9 +456,10 @@ mod tests {
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn entries_stay_small() {
-        // Key inline (24) + value + version + stamp: a large store's lookups touch one
-        // entry of this size after the control bytes; a regression here costs cache misses.
-        assert_eq!(std::mem::size_of::<Entry<u64>>(), 48);
+        // Key inline (24) + value + version + write time (a `SystemTime`, 16, so a read
+        // copies it instead of converting): a large store's lookups touch one entry of this
+        // size after the control bytes; a regression here costs cache misses.
+        assert_eq!(std::mem::size_of::<Entry<u64>>(), 56);
     }
 
     #[test]
