@@ -9,8 +9,8 @@ const INLINE: usize = 30;
 /// `--value-size` bytes of padding. Up to 30 bytes (the default is 16) it lives inside the
 /// value, so every stored counter holds its own copy and cloning one (each read does) is a
 /// copy of 32 bytes. A shared `Arc<str>` would instead make every read and write bump a
-/// reference count that all workers share: atomic writes to one cache line, which cost more
-/// than the memory store's whole compare-and-swap. Longer padding is shared, as before.
+/// reference count that the workers share: atomic writes to one cache line from every core.
+/// Longer padding is shared, as before.
 /// It is stored by every backend as a JSON string either way.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Pad {
