@@ -2,6 +2,7 @@
 
 mod distribution;
 mod key_names;
+mod pad;
 mod report;
 mod worker;
 
@@ -17,6 +18,9 @@ use crate::store_spec::StoreSpec;
 pub use distribution::Distribution;
 use report::Report;
 use worker::{BenchValue, Limit, Tally, WorkerPlan};
+
+/// On the memory store, one operation in this many has its latency recorded.
+const MEMORY_TIME_EVERY: u32 = 64;
 
 /// `optimist bench` options.
 #[derive(Debug, clap::Args)]
@@ -88,14 +92,15 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         // The memory store is driven as its own type, not through `SharedStore`: that would
         // box two futures per increment and dispatch every call dynamically, which costs
         // more than the store's whole compare-and-swap and is no part of the store.
-        return run_on(Arc::new(MemoryStore::<BenchValue>::new()), args).await;
+        return run_on(Arc::new(MemoryStore::<BenchValue>::new()), args, true).await;
     }
     let store = args.store.open::<BenchValue>().await?;
-    run_on(store, args).await
+    run_on(store, args, false).await
 }
 
-/// Runs the benchmark against `store`.
-async fn run_on<S>(store: Arc<S>, args: BenchArgs) -> Result<(), CliError>
+/// Runs the benchmark against `store`, each worker on its own thread if `own_threads` (only
+/// for stores that need no I/O driver: the workers' executors have none).
+async fn run_on<S>(store: Arc<S>, args: BenchArgs, own_threads: bool) -> Result<(), CliError>
 where
     S: VersionedStore<BenchValue> + Send + Sync + ?Sized + 'static,
 {
@@ -115,7 +120,16 @@ where
             .sleep_with(|d| Box::pin(tokio::time::sleep(d)))
     };
     let prefix = Arc::new(key_names::run_prefix());
-    let pad: Arc<str> = "x".repeat(args.value_size).into();
+    let names = key_names::Namer::table(&prefix, args.keys);
+    let pad = pad::Pad::new(&"x".repeat(args.value_size));
+    // A memory-store increment takes ~100 ns, of which clock reads would be a visible part:
+    // there one operation in `MEMORY_TIME_EVERY` is timed (as the throughput harness does).
+    // Other backends' operations take microseconds: every one is timed.
+    let time_every = if args.store == StoreSpec::Memory {
+        MEMORY_TIME_EVERY
+    } else {
+        1
+    };
     let done = Arc::new(AtomicU64::new(0));
     let conflicts = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -133,14 +147,39 @@ where
             limit,
             started,
             prefix: Arc::clone(&prefix),
-            pad: Arc::clone(&pad),
+            names: names.clone(),
+            pad: pad.clone(),
+            time_every,
             policy: policy.clone(),
             done: Arc::clone(&done),
             conflicts: Arc::clone(&conflicts),
             stop: Arc::clone(&stop),
         };
         let store = Arc::clone(&store);
-        handles.push(tokio::spawn(async move { worker::run(&store, plan).await }));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let work = async move {
+            // The receiver is only gone if the run itself was dropped.
+            let _ = tx.send(worker::run(&store, plan).await);
+        };
+        if own_threads {
+            // Each worker on its own thread with its own single-threaded executor: on the
+            // shared executor a task that yields may resume on another thread, and every such
+            // move drags its counters, histogram and future across the caches (with two
+            // workers on two cores that cost more than half the throughput).
+            // (Like `std::thread::spawn`, a refusal by the OS to start a thread panics.)
+            std::thread::Builder::new()
+                .name(format!("bench-worker-{id}"))
+                .spawn(move || {
+                    tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .expect("a single-threaded executor without drivers starts")
+                        .block_on(work)
+                })
+                .expect("the OS starts a benchmark worker thread");
+        } else {
+            tokio::spawn(work);
+        }
+        handles.push(rx);
     }
     let ticker = progress.clone().map(|bar| {
         let done = Arc::clone(&done);

@@ -11,7 +11,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::distribution::{Distribution, KeySampler};
-use super::key_names::KeyNames;
+use super::key_names::{NameTable, Namer};
+use super::pad::Pad;
 
 /// The stored value: a counter and some padding.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -19,7 +20,7 @@ pub struct BenchValue {
     /// Successful increments of this key.
     pub n: u64,
     /// `--value-size` bytes of padding.
-    pub pad: Arc<str>,
+    pub pad: Pad,
 }
 
 /// When a worker stops.
@@ -41,7 +42,11 @@ pub struct WorkerPlan {
     pub limit: Limit,
     pub started: Instant,
     pub prefix: Arc<String>,
-    pub pad: Arc<str>,
+    /// Every key's name, written before the run (`None` for very many keys).
+    pub names: Option<Arc<NameTable>>,
+    pub pad: Pad,
+    /// One operation in this many has its latency recorded (1: every one).
+    pub time_every: u32,
     pub policy: RetryPolicy,
     /// Operations finished by all workers, for the progress bar (added in batches).
     pub done: Arc<AtomicU64>,
@@ -69,7 +74,7 @@ pub struct Tally {
     pub per_key: Vec<u64>,
     /// Increments that ended `Indeterminate`, per key index: maybe applied.
     pub maybe_per_key: HashMap<usize, u64>,
-    /// Latency of each operation, in nanoseconds.
+    /// Latency of the timed operations (one in `time_every`), in nanoseconds.
     pub latency: Histogram<u64>,
 }
 
@@ -139,25 +144,31 @@ pub async fn run<S: VersionedStore<BenchValue> + ?Sized>(store: &S, plan: Worker
         Limit::Time(d) => Some(plan.started + d),
         Limit::Ops(_) => None,
     };
-    let mut names = KeyNames::new(&plan.prefix);
-    // This worker's own padding: a clone is a reference-count bump, and one count shared by
-    // every worker would be a cache line they all write on every operation.
-    let pad: Arc<str> = Arc::from(&*plan.pad);
+    let mut names = Namer::new(plan.names.as_ref(), &plan.prefix);
+    let pad = plan.pad.clone();
     let mut unreported = 0;
     let mut reported_conflicts = 0;
-    // One clock read per operation: an operation starts when the previous one ended (the
-    // bookkeeping in between is a few nanoseconds), except after a yield to the executor.
-    let mut now = Instant::now();
+    // Timed operations are every `time_every`th, the first included; a timed operation's
+    // clock reads bracket it alone, so its latency is that of one operation, and the ones
+    // between are a systematic sample of the others. The deadline is checked at each.
+    let mut until_timed = 1;
     loop {
         if quota.is_some_and(|q| tally.ops >= q) || plan.stop.load(Ordering::Relaxed) {
             break;
         }
-        if deadline.is_some_and(|d| now >= d) {
+        until_timed -= 1;
+        let started = (until_timed == 0).then(|| {
+            until_timed = plan.time_every;
+            Instant::now()
+        });
+        if started.zip(deadline).is_some_and(|(t, d)| t >= d) {
             break;
         }
         let index = sampler.sample(&mut rng);
         let key = names.name(index);
-        let read = rng.random::<f64>() < plan.read_ratio;
+        // No draw when every operation is an update (or every one a read).
+        let read = plan.read_ratio > 0.0
+            && (plan.read_ratio >= 1.0 || rng.random::<f64>() < plan.read_ratio);
         let outcome = if read {
             tally.reads += 1;
             store.get(key).await.map(drop)
@@ -167,7 +178,7 @@ pub async fn run<S: VersionedStore<BenchValue> + ?Sized>(store: &S, plan: Worker
             let result = update_with(store, key, &plan.policy, |current| {
                 Ok::<_, std::convert::Infallible>(BenchValue {
                     n: current.map_or(0, |c| c.value.n) + 1,
-                    pad: Arc::clone(pad),
+                    pad: pad.clone(),
                 })
             })
             .await;
@@ -193,10 +204,10 @@ pub async fn run<S: VersionedStore<BenchValue> + ?Sized>(store: &S, plan: Worker
                 Err(UpdateError::Aborted(never)) => match never {},
             }
         };
-        let end = Instant::now();
-        let nanos = u64::try_from((end - now).as_nanos()).unwrap_or(u64::MAX);
-        now = end;
-        tally.latency.saturating_record(nanos.max(1));
+        if let Some(t) = started {
+            let nanos = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            tally.latency.saturating_record(nanos.max(1));
+        }
         tally.ops += 1;
         if let Err(e) = outcome {
             tally.errors += 1;
@@ -213,9 +224,8 @@ pub async fn run<S: VersionedStore<BenchValue> + ?Sized>(store: &S, plan: Worker
                 .fetch_add(conflicts - reported_conflicts, Ordering::Relaxed);
             reported_conflicts = conflicts;
             // Let other tasks on this executor thread run (the progress bar): the memory
-            // store never yields. Not timed as part of the next operation.
+            // store never yields.
             tokio::task::yield_now().await;
-            now = Instant::now();
         }
     }
     plan.done.fetch_add(unreported, Ordering::Relaxed);
