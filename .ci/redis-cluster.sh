@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The Redis Cluster the tests use, on loopback: 3 masters and 3 replicas on ports 30001-30006,
+# The Redis Cluster the tests use, on loopback: 3 masters and 3 replicas on ports 30001-30006
+# (cluster bus on 31001-31006: the default, port + 10000, lies in Linux's ephemeral range
+# 32768-60999, where any outgoing connection may hold it and a node then fails to start),
 # each node's files (nodes.conf, log) under $OPTIMIST_REDIS_CLUSTER_DIR (default a directory
 # in ${TMPDIR:-/tmp}). Uses the installed redis-server and redis-cli; installs nothing.
 #
@@ -43,7 +45,8 @@ replicas_ready() {
 node() { # port
   mkdir -p "$DIR/$1"
   redis-server --port "$1" --bind 127.0.0.1 --daemonize yes --dir "$DIR/$1" \
-    --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
+    --cluster-enabled yes --cluster-port "$(( $1 + 1000 ))" \
+    --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
     --save "" --appendonly no --logfile "$DIR/$1/redis.log" --pidfile "$DIR/$1/redis.pid"
 }
 
