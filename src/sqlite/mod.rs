@@ -71,11 +71,20 @@
 //!
 //! # Threads and group commit
 //!
-//! SQLite calls block, so they never run on the async executor. Each store has one writer
-//! thread owning its writer connection (SQLite admits one writer at a time anyway), and a
-//! pool of reader connections used on tokio's blocking pool (`spawn_blocking`); in WAL
-//! mode readers see the last committed state without waiting for the writer. The store
-//! needs a tokio runtime (any flavour) and its futures are `Send`.
+//! Each store has one writer thread owning its writer connection (SQLite admits one writer
+//! at a time anyway), and a pool of reader connections; in WAL mode readers see the last
+//! committed state without waiting for the writer. The store needs a tokio runtime (any
+//! flavour) and its futures are `Send`.
+//!
+//! **Reads on the calling thread.** A read (`get`, `head`, a `list` page) that finds a
+//! reader connection idle runs on the thread polling it, without a hand-off; only when every
+//! open reader is busy does it go to tokio's blocking pool (`spawn_blocking`), which may
+//! open another reader (up to [`SqliteOptions::max_readers`]). The trade-off: such a read
+//! blocks its async worker thread while SQLite runs it, typically a few microseconds for a
+//! key lookup (a `list` page reads at most `limit` rows); since WAL readers never wait for
+//! writers, it waits for a lock only in rare cases (another process recovering the WAL or
+//! changing the journal mode), for at most the busy timeout. Handing every read to another
+//! thread and back cost more than the read itself: two thread wake-ups per read.
 //!
 //! **Group commit.** Writes (puts, deletes, commits) queue for the writer thread, which
 //! takes every write waiting (at most 64 writes or 256 keys) and applies them in **one**
@@ -262,13 +271,19 @@ impl SqliteStore {
         &self.inner.table
     }
 
-    /// Runs `f` on a reader connection, on the blocking pool.
+    /// Runs `f` on a reader connection: on this thread when one is idle, else on the
+    /// blocking pool (see the [module documentation](self#threads-and-group-commit)).
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection, &Connections) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let runtime = runtime()?;
+        let f = match self.inner.conns.read_idle(f) {
+            Ok(result) => return result,
+            Err(f) => f,
+        };
         let inner = Arc::clone(&self.inner);
-        runtime()?
+        runtime
             .spawn_blocking(move || inner.conns.read(f))
             .await
             .map_err(|e| SqliteError::Task(e).into())
