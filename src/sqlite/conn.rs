@@ -1,5 +1,6 @@
-//! The connections of one store: the writer connection, owned by the store's writer thread
-//! (see [`writer`](super::writer)), and a small pool of reader connections. All of it is
+//! The connections of one store: the writer connection, used by the store's writer thread
+//! or a task writing alone (see [`writer`](super::writer)), and a small pool of reader
+//! connections. All of it is
 //! blocking: a read runs on the calling thread when a reader is idle, else on tokio's
 //! blocking threads.
 //!
