@@ -1,6 +1,8 @@
-//! The connections of one store: the writer connection, owned by the store's writer thread
-//! (see [`writer`](super::writer)), and a small pool of reader connections. All of it is
-//! blocking: the readers run on tokio's blocking threads.
+//! The connections of one store: the writer connection, used by the store's writer thread
+//! or a task writing alone (see [`writer`](super::writer)), and a small pool of reader
+//! connections. All of it is
+//! blocking: a read runs on the calling thread when a reader is idle, else on tokio's
+//! blocking threads.
 //!
 //! Why this shape: SQLite admits one writer at a time per database file anyway, so one
 //! writer connection per store loses nothing, and queuing this store's writes for one thread
@@ -169,6 +171,22 @@ impl Connections {
             conn: Some(conn),
         };
         f(guard.conn.as_ref().expect("set above"), self)
+    }
+
+    /// Runs `f` on an idle reader connection on this thread, or gives `f` back when none is
+    /// idle (all are checked out, or none is open yet beyond the first).
+    pub fn read_idle<T, F>(&self, f: F) -> Result<Result<T, StoreError>, F>
+    where
+        F: FnOnce(&Connection, &Connections) -> Result<T, StoreError>,
+    {
+        let Some(conn) = self.readers.lock().idle.pop() else {
+            return Err(f);
+        };
+        let guard = ReaderGuard {
+            conns: self,
+            conn: Some(conn),
+        };
+        Ok(f(guard.conn.as_ref().expect("set above"), self))
     }
 
     fn checkout(&self, deadline: Instant) -> Result<Connection, StoreError> {

@@ -71,11 +71,20 @@
 //!
 //! # Threads and group commit
 //!
-//! SQLite calls block, so they never run on the async executor. Each store has one writer
-//! thread owning its writer connection (SQLite admits one writer at a time anyway), and a
-//! pool of reader connections used on tokio's blocking pool (`spawn_blocking`); in WAL
-//! mode readers see the last committed state without waiting for the writer. The store
-//! needs a tokio runtime (any flavour) and its futures are `Send`.
+//! Each store has one writer thread owning its writer connection (SQLite admits one writer
+//! at a time anyway), and a pool of reader connections; in WAL mode readers see the last
+//! committed state without waiting for the writer. The store needs a tokio runtime (any
+//! flavour) and its futures are `Send`.
+//!
+//! **Reads on the calling thread.** A read (`get`, `head`, a `list` page) that finds a
+//! reader connection idle runs on the thread polling it, without a hand-off; only when every
+//! open reader is busy does it go to tokio's blocking pool (`spawn_blocking`), which may
+//! open another reader (up to [`SqliteOptions::max_readers`]). The trade-off: such a read
+//! blocks its async worker thread while SQLite runs it, typically a few microseconds for a
+//! key lookup (a `list` page reads at most `limit` rows); since WAL readers never wait for
+//! writers, it waits for a lock only in rare cases (another process recovering the WAL or
+//! changing the journal mode), for at most the busy timeout. Handing every read to another
+//! thread and back cost more than the read itself: two thread wake-ups per read.
 //!
 //! **Group commit.** Writes (puts, deletes, commits) queue for the writer thread, which
 //! takes every write waiting (at most 64 writes or 256 keys) and applies them in **one**
@@ -90,6 +99,19 @@
 //! again in a transaction of its own, to get its own outcome. A write alone in the queue is
 //! such a transaction of its own. With several writers waiting, this spends one
 //! transaction and one WAL commit on many writes instead of one each.
+//!
+//! **A write alone on the calling thread.** When a write is the only one in flight (none
+//! queued, none being applied or answered) and the writer connection is free, the task
+//! writing applies it itself, on the thread polling it, in the same kind of batch
+//! transaction, instead of handing it to the writer thread and waiting to be woken; writes
+//! queued meanwhile join its batch. It does not wait for the file lock: if `BEGIN
+//! IMMEDIATE` finds it taken (another store or process is writing), or the batch fails as a
+//! whole, it hands the writes to the writer thread, which waits and retries as above. Not
+//! with [`SqliteOptions::full_sync`], whose `COMMIT` waits for the disk: there every write
+//! goes to the writer thread. The trade-off is the one of reads: the write blocks its async
+//! worker thread for the transaction, typically tens of microseconds (longer when the
+//! `COMMIT` runs SQLite's automatic WAL checkpoint, every ~1,000 pages written). Under load
+//! the writer thread, busy anyway, takes the writes in batches and the tasks go on.
 //!
 //! # Errors
 //!
@@ -127,8 +149,7 @@ use crate::{
 };
 use conn::Connections;
 use rusqlite::Connection;
-use std::sync::mpsc::Sender;
-use writer::{Job, Write};
+use writer::{Write, Writer};
 
 /// The most keys one [`Commit`] may name on this backend; more is
 /// [`StoreError::InvalidCommit`], with nothing written. A commit holds the database's write
@@ -184,8 +205,14 @@ pub struct SqliteStore {
 struct Inner {
     table: String,
     conns: Arc<Connections>,
-    /// The writer thread's queue; dropping it ends the thread.
-    writer: Sender<Box<dyn Job>>,
+    /// The write queue and writer connection, shared with the writer thread.
+    writer: Arc<Writer>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.writer.close();
+    }
 }
 
 impl fmt::Debug for SqliteStore {
@@ -262,13 +289,19 @@ impl SqliteStore {
         &self.inner.table
     }
 
-    /// Runs `f` on a reader connection, on the blocking pool.
+    /// Runs `f` on a reader connection: on this thread when one is idle, else on the
+    /// blocking pool (see the [module documentation](self#threads-and-group-commit)).
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection, &Connections) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let runtime = runtime()?;
+        let f = match self.inner.conns.read_idle(f) {
+            Ok(result) => return result,
+            Err(f) => f,
+        };
         let inner = Arc::clone(&self.inner);
-        runtime()?
+        runtime
             .spawn_blocking(move || inner.conns.read(f))
             .await
             .map_err(|e| SqliteError::Task(e).into())
@@ -288,7 +321,13 @@ impl SqliteStore {
         f: impl Fn(&Connection, &Connections, &str) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (job, answer) = Write::new(key, weight, Box::new(f));
-        if self.inner.writer.send(Box::new(job)).is_err() {
+        let _in_flight = self.inner.writer.enter();
+        if self
+            .inner
+            .writer
+            .submit(&self.inner.conns, Box::new(job))
+            .is_err()
+        {
             return Err(StoreError::Unavailable {
                 source: SqliteError::WriterStopped.into(),
             });

@@ -1,7 +1,9 @@
 //! The writer thread: one per store, owning the writer connection. Writes queue to it; it
 //! takes every write waiting in the queue (up to a bound) and applies them in one
 //! `BEGIN IMMEDIATE` transaction (group commit), each still its own compare-and-swap with its
-//! own outcome, answered only once `COMMIT` has returned.
+//! own outcome, answered only once `COMMIT` has returned. A write alone in flight, with the
+//! connection free, is applied the same way by the writing task itself ([`Writer::submit`]),
+//! which never waits for the file lock nor retries: it gives such writes back to the thread.
 //!
 //! Within a batch, the writes run one after the other in queue order, each seeing the ones
 //! before it, exactly as if each had its own transaction; a refused write changes nothing, so
@@ -13,10 +15,13 @@
 //! unknown answers the batch's writes `Indeterminate` (refused ones: `Unavailable`, as they
 //! wrote nothing but were judged against writes that may not have happened).
 
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender};
-use std::time::Instant;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -149,38 +154,192 @@ impl<T: Send + 'static> Job for Write<T> {
     }
 }
 
-/// Starts the writer thread of a store on `conn`; it ends, closing the connection, once every
-/// sender is dropped and the queue is empty.
-pub(super) fn spawn(
-    conns: Arc<Connections>,
-    conn: Connection,
-) -> std::io::Result<Sender<Box<dyn Job>>> {
-    let (queue, jobs) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("optimist-sqlite-writer".to_owned())
-        .spawn(move || serve(&conns, Some(conn), &jobs))?;
-    Ok(queue)
+/// The write queue of one store and its writer connection, shared by the writer thread and
+/// the tasks that write.
+pub(super) struct Writer {
+    queue: Mutex<Queue>,
+    /// Signalled when a write is queued that nobody applies on the spot, and on close.
+    queued: Condvar,
+    /// The writer connection (`None` after a failure, until reopened). Whoever holds it
+    /// applies the waiting writes: the writer thread, or a writing task on the spot.
+    slot: Mutex<Option<Connection>>,
+    /// Whether a writing task may apply writes on its own thread (not with `full_sync`,
+    /// whose `COMMIT` waits for the disk).
+    inline: bool,
+    /// Writes queued or being applied whose callers have not yet seen the answer.
+    in_flight: AtomicUsize,
 }
 
-fn serve(conns: &Connections, mut slot: Option<Connection>, jobs: &Receiver<Box<dyn Job>>) {
-    while let Ok(first) = jobs.recv() {
-        let mut weight = first.weight();
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH_WRITES && weight < MAX_BATCH_KEYS {
-            match jobs.try_recv() {
-                Ok(job) => {
-                    weight += job.weight();
-                    batch.push(job);
+/// A write in flight, counted until dropped (also when its caller stops waiting).
+pub(super) struct InFlight<'a>(&'a Writer);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+struct Queue {
+    jobs: VecDeque<Box<dyn Job>>,
+    /// The store is gone or the writer thread ended: nothing more is queued.
+    closed: bool,
+}
+
+/// Who applies a batch: the writer thread waits for the file lock and retries a failed batch
+/// write by write; a writing task does neither and gives such a batch back to the thread.
+#[derive(Clone, Copy, PartialEq)]
+enum By {
+    Thread,
+    Task,
+}
+
+impl Writer {
+    /// Counts a write in flight (from queuing to its caller's seeing the answer) until the
+    /// guard is dropped.
+    pub(super) fn enter(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self)
+    }
+
+    /// Queues `job` (counted by [`Writer::enter`]); when it is the only write in flight and
+    /// the writer connection is free, applies it on this thread (with any write queued
+    /// meanwhile, one batch), otherwise leaves it to the writer thread. `Err` gives the job
+    /// back when the writer has stopped.
+    ///
+    /// A write alone so skips two thread hand-offs (to the writer and back); under load the
+    /// writer thread, busy anyway, takes the writes in batches while the tasks go on.
+    pub(super) fn submit(
+        &self,
+        conns: &Connections,
+        job: Box<dyn Job>,
+    ) -> Result<(), Box<dyn Job>> {
+        let first = {
+            let mut queue = self.queue.lock();
+            if queue.closed {
+                return Err(job);
+            }
+            queue.jobs.push_back(job);
+            queue.jobs.len() == 1
+        };
+        if !first {
+            // The write that made the queue non-empty left it to someone who will look at
+            // it again: the task applying it, or the writer thread, woken for it.
+            return Ok(());
+        }
+        if self.inline
+            && self.in_flight.load(Ordering::Relaxed) == 1
+            && let Some(mut slot) = self.slot.try_lock()
+        {
+            let batch = self.take();
+            let back = if batch.is_empty() {
+                Ok(())
+            } else {
+                apply(conns, &mut slot, batch, By::Task)
+            };
+            drop(slot);
+            let mut queue = self.queue.lock();
+            if let Err(back) = back {
+                for job in back.into_iter().rev() {
+                    queue.jobs.push_front(job);
                 }
-                Err(_) => break,
+            }
+            if queue.jobs.is_empty() {
+                return Ok(());
             }
         }
-        apply(conns, &mut slot, batch);
+        // Whoever holds the connection looks at the queue again after letting it go, but may
+        // be a task that returns, or a task gave writes back: the writer thread takes them.
+        self.queued.notify_one();
+        Ok(())
+    }
+
+    /// Takes the writes waiting, up to the batch bounds.
+    fn take(&self) -> Vec<Box<dyn Job>> {
+        let mut queue = self.queue.lock();
+        let mut batch = Vec::new();
+        let mut weight = 0;
+        while batch.len() < MAX_BATCH_WRITES && weight < MAX_BATCH_KEYS {
+            let Some(job) = queue.jobs.pop_front() else {
+                break;
+            };
+            weight += job.weight();
+            batch.push(job);
+        }
+        batch
+    }
+
+    /// Ends the writer thread once the queue is empty (the store is dropped).
+    pub(super) fn close(&self) {
+        self.queue.lock().closed = true;
+        self.queued.notify_one();
+    }
+}
+
+/// Starts the writer thread of a store on `conn`; it ends, closing the connection, once
+/// [`Writer::close`] was called and the queue is empty.
+pub(super) fn spawn(conns: Arc<Connections>, conn: Connection) -> std::io::Result<Arc<Writer>> {
+    let writer = Arc::new(Writer {
+        queue: Mutex::new(Queue {
+            jobs: VecDeque::new(),
+            closed: false,
+        }),
+        queued: Condvar::new(),
+        inline: !conns.settings.full_sync,
+        slot: Mutex::new(Some(conn)),
+        in_flight: AtomicUsize::new(0),
+    });
+    let shared = Arc::clone(&writer);
+    std::thread::Builder::new()
+        .name("optimist-sqlite-writer".to_owned())
+        .spawn(move || serve(&conns, &shared))?;
+    Ok(writer)
+}
+
+/// Marks the writer closed when its thread ends, also by a panic, and drops what is queued
+/// (each caller then learns the writer stopped).
+struct Stopped<'a>(&'a Writer);
+
+impl Drop for Stopped<'_> {
+    fn drop(&mut self) {
+        let jobs = {
+            let mut queue = self.0.queue.lock();
+            queue.closed = true;
+            std::mem::take(&mut queue.jobs)
+        };
+        drop(jobs);
+        drop(self.0.slot.lock().take());
+    }
+}
+
+fn serve(conns: &Connections, writer: &Writer) {
+    let _stopped = Stopped(writer);
+    loop {
+        {
+            let mut queue = writer.queue.lock();
+            while queue.jobs.is_empty() {
+                if queue.closed {
+                    return;
+                }
+                writer.queued.wait(&mut queue);
+            }
+        }
+        let mut slot = writer.slot.lock();
+        let batch = writer.take();
+        if !batch.is_empty() {
+            let _ = apply(conns, &mut slot, batch, By::Thread);
+        }
     }
 }
 
 /// Applies `batch` in one transaction, or, when that fails as a whole, each write alone.
-fn apply(conns: &Connections, slot: &mut Option<Connection>, batch: Vec<Box<dyn Job>>) {
+/// A task (`By::Task`) does not wait for the file lock nor retry: it gives back (`Err`) the
+/// writes it has not answered, for the writer thread.
+fn apply(
+    conns: &Connections,
+    slot: &mut Option<Connection>,
+    batch: Vec<Box<dyn Job>>,
+    by: By,
+) -> Result<(), Vec<Box<dyn Job>>> {
     let timeout = conns.settings.busy_timeout;
     // Writes that waited past the busy timeout give up: nothing was sent.
     let (late, batch): (Vec<_>, Vec<_>) = batch
@@ -189,25 +348,41 @@ fn apply(conns: &Connections, slot: &mut Option<Connection>, batch: Vec<Box<dyn 
     for job in late {
         job.answer(Some(SqliteError::WriterBusy { timeout }.into()));
     }
+    if batch.is_empty() {
+        return Ok(());
+    }
+    // The thread retries each write alone; a task leaves that to the thread.
+    let alone = |slot: &mut Option<Connection>, batch: Vec<Box<dyn Job>>| match by {
+        By::Thread => {
+            alone(conns, slot, batch);
+            Ok(())
+        }
+        By::Task => Err(batch),
+    };
     let usable = slot.as_ref().is_some_and(Connection::is_autocommit);
-    if batch.len() <= 1 || !usable {
-        return alone(conns, slot, batch);
+    if (batch.len() <= 1 && by == By::Thread) || !usable {
+        return alone(slot, batch);
     }
     let conn = slot.as_ref().expect("checked above");
-    let oldest = batch.iter().map(|j| j.queued()).min().expect("two writes");
-    let lock_wait = clamp_timeout(timeout.saturating_sub(oldest.elapsed()));
+    let lock_wait = match by {
+        By::Thread => {
+            let oldest = batch.iter().map(|j| j.queued()).min().expect("a write");
+            clamp_timeout(timeout.saturating_sub(oldest.elapsed()))
+        }
+        By::Task => Duration::ZERO,
+    };
     let begun = conn
         .busy_timeout(lock_wait)
         .and_then(|()| conn.prepare_cached("BEGIN IMMEDIATE")?.execute([]));
     if begun.is_err() {
         // Each write meets the lock (or the error) again on its own, and reports it.
-        return alone(conns, slot, batch);
+        return alone(slot, batch);
     }
     let mut batch = batch;
     for job in &mut batch {
         if !run_one(conn, conns, job.as_mut()) {
             rollback(conn);
-            return alone(conns, slot, batch);
+            return alone(slot, batch);
         }
     }
     match conn
@@ -222,7 +397,7 @@ fn apply(conns: &Connections, slot: &mut Option<Connection>, batch: Vec<Box<dyn 
         // Still in the transaction (e.g. SQLITE_BUSY): nothing is stored yet.
         Err(_) if !conn.is_autocommit() => {
             rollback(conn);
-            alone(conns, slot, batch);
+            return alone(slot, batch);
         }
         // SQLite ended the transaction itself after an I/O error: stored or not, unknown.
         Err(e) => {
@@ -244,6 +419,7 @@ fn apply(conns: &Connections, slot: &mut Option<Connection>, batch: Vec<Box<dyn 
             }
         }
     }
+    Ok(())
 }
 
 /// Runs one write of a batch, a multi-key one inside a savepoint. `false`: the transaction
