@@ -160,3 +160,15 @@ impl<V> ListPage<V> {
         Self { entries, next }
     }
 }
+
+/// The smallest byte string above every string that starts with `prefix`: the prefix with
+/// its last byte below 0xFF incremented and what follows dropped; `None` when there is none
+/// (the empty prefix, or only 0xFF bytes). The byte-ordered backends bound a prefix listing
+/// with it.
+#[cfg(any(feature = "redis", feature = "mysql", feature = "sqlite"))]
+pub(crate) fn byte_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let last = prefix.iter().rposition(|b| *b < 0xFF)?;
+    let mut upper = prefix[..=last].to_vec();
+    upper[last] += 1;
+    Some(upper)
+}

@@ -7,6 +7,7 @@ use super::MysqlStore;
 use super::error::backend;
 use super::row::{bytes_at, key_at, modified_at, version_at};
 use super::schema::ListShape;
+use crate::list::byte_successor as successor;
 use crate::{ListPage, ListRequest, Listed, Meta, StoreError};
 
 /// One page of `request`; see the [module documentation](super#listing).
@@ -56,17 +57,6 @@ pub(super) async fn page<V: serde::de::DeserializeOwned>(
         entries.push(Listed { key, meta, value });
     }
     Ok(ListPage::from_entries(entries, request))
-}
-
-/// The smallest byte string above every string that starts with `prefix`: the prefix with
-/// its last byte below 0xFF incremented and what follows dropped. `None` when there is none
-/// (the empty prefix; UTF-8 never holds 0xFF): every key at or after the prefix then starts
-/// with it.
-fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
-    let last = prefix.iter().rposition(|b| *b < 0xFF)?;
-    let mut upper = prefix[..=last].to_vec();
-    upper[last] += 1;
-    Some(upper)
 }
 
 #[cfg(test)]

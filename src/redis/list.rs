@@ -136,14 +136,7 @@ fn field<T: ::redis::FromRedisValue>(
 /// The smallest byte string above every string starting with `prefix` (which does not end
 /// in 0xFF bytes only): its last byte below 0xFF incremented, the rest dropped.
 fn successor(prefix: &[u8]) -> Vec<u8> {
-    let mut s = prefix.to_vec();
-    while let Some(last) = s.pop() {
-        if last < 0xFF {
-            s.push(last + 1);
-            return s;
-        }
-    }
-    s
+    crate::list::byte_successor(prefix).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -60,14 +60,7 @@ fn lower_bound<'a>(prefix: &'a str, after: Option<&'a str>) -> (&'a str, bool) {
 /// the single byte 0xFF, which no UTF-8 string reaches (UTF-8 never holds 0xFF), so every
 /// key is below it.
 fn upper_bound(prefix: &[u8]) -> Vec<u8> {
-    match prefix.iter().rposition(|b| *b < 0xFF) {
-        Some(last) => {
-            let mut upper = prefix[..=last].to_vec();
-            upper[last] += 1;
-            upper
-        }
-        None => vec![0xFF],
-    }
+    crate::list::byte_successor(prefix).unwrap_or_else(|| vec![0xFF])
 }
 
 #[cfg(test)]
