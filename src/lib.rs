@@ -12,6 +12,8 @@ mod clock;
 ))]
 mod codec;
 mod commit;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod encoded;
 mod error;
 mod expect;
 mod list;

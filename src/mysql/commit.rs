@@ -12,38 +12,8 @@ use super::conn::{Conn, Fail};
 use super::error::{ER_LOCK_DEADLOCK, MysqlError, backend, server_code};
 use super::row::{key_at, modified_at, raw_version_at, version_at};
 use super::{MysqlStore, check_key};
-use crate::{Applied, Commit, CommitConflict, Conflict, Expect, Meta, Op, StoreError, Version};
-
-/// One operation, with its value already encoded.
-pub(super) struct Prepared {
-    key: String,
-    expect: Expect,
-    /// `Some(bytes)` for a put, `None` for a delete or a check.
-    data: Option<Vec<u8>>,
-    writes: bool,
-}
-
-impl Prepared {
-    /// A put of `data` under `key`.
-    pub(super) fn put(key: &str, data: Vec<u8>, expect: Expect) -> Self {
-        Self {
-            key: key.to_owned(),
-            expect,
-            data: Some(data),
-            writes: true,
-        }
-    }
-
-    /// A delete of `key`.
-    pub(super) fn delete(key: &str, expect: Expect) -> Self {
-        Self {
-            key: key.to_owned(),
-            expect,
-            data: None,
-            writes: true,
-        }
-    }
-}
+use crate::encoded::{EncodedOp as Prepared, encode_ops};
+use crate::{Applied, Commit, CommitConflict, Conflict, Meta, StoreError, Version};
 
 /// How one attempt ended.
 enum Attempt {
@@ -56,31 +26,7 @@ enum Attempt {
 
 /// Encodes and checks a commit's operations.
 pub(super) fn prepare<V: serde::Serialize>(commit: Commit<V>) -> Result<Vec<Prepared>, StoreError> {
-    commit.validate(super::MAX_COMMIT_KEYS)?;
-    for key in commit.keys() {
-        check_key(key)?;
-    }
-    commit
-        .into_ops()
-        .into_iter()
-        .map(|op| {
-            let writes = op.writes();
-            Ok(match op {
-                Op::Put { key, value, expect } => Prepared {
-                    data: Some(crate::codec::encode(&key, &value)?),
-                    key,
-                    expect,
-                    writes,
-                },
-                Op::Delete { key, expect } | Op::Check { key, expect } => Prepared {
-                    key,
-                    expect,
-                    data: None,
-                    writes,
-                },
-            })
-        })
-        .collect()
+    encode_ops(commit, super::MAX_COMMIT_KEYS, check_key)
 }
 
 /// Applies `ops` all or nothing; see the [module documentation](super#writes).

@@ -133,7 +133,7 @@ use mysql_async::{Opts, OptsBuilder, Params, Pool, PoolConstraints, PoolOpts, Va
 pub use error::MysqlError;
 pub use options::MysqlOptions;
 
-use commit::Prepared;
+use crate::encoded::EncodedOp as Prepared;
 use conn::Conn;
 use error::{backend, unavailable};
 use row::{bytes_at, modified_at, version_at};

@@ -11,16 +11,8 @@ use tokio_postgres::types::ToSql;
 use super::conn::{Cause, Conn, Fail};
 use super::error::{PostgresError, backend, indeterminate, unavailable};
 use super::{PostgresStore, check_key, modified_at, version_at};
-use crate::{Applied, Commit, CommitConflict, Conflict, Expect, Meta, Op, StoreError, Version};
-
-/// One operation, with its value already encoded.
-struct Prepared {
-    key: String,
-    expect: Expect,
-    /// `Some(bytes)` for a put, `None` for a delete or a check.
-    data: Option<Vec<u8>>,
-    writes: bool,
-}
+use crate::encoded::{EncodedOp as Prepared, encode_ops};
+use crate::{Applied, Commit, CommitConflict, Conflict, Meta, StoreError, Version};
 
 /// How one attempt ended.
 enum Attempt {
@@ -36,31 +28,7 @@ pub(super) async fn apply<V: serde::Serialize>(
     store: &PostgresStore,
     commit: Commit<V>,
 ) -> Result<Vec<Applied>, StoreError> {
-    commit.validate(super::MAX_COMMIT_KEYS)?;
-    for key in commit.keys() {
-        check_key(key)?;
-    }
-    let ops = commit
-        .into_ops()
-        .into_iter()
-        .map(|op| {
-            let writes = op.writes();
-            Ok(match op {
-                Op::Put { key, value, expect } => Prepared {
-                    data: Some(crate::codec::encode(&key, &value)?),
-                    key,
-                    expect,
-                    writes,
-                },
-                Op::Delete { key, expect } | Op::Check { key, expect } => Prepared {
-                    key,
-                    expect,
-                    data: None,
-                    writes,
-                },
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
+    let ops = encode_ops(commit, super::MAX_COMMIT_KEYS, check_key)?;
     let mut conn = store.conn().await?;
     let mut attempt = 1;
     loop {
