@@ -4,6 +4,7 @@
 //! locks, then replaces, deletes and commits.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::time::{Duration, SystemTime};
 
 use mysql_async::{Params, Value};
@@ -42,7 +43,14 @@ pub(super) async fn apply(
             Attempt::Retry(e) if attempt >= store.inner.options.commit_attempts => {
                 return Err(backend(MysqlError::Sql(e)));
             }
-            Attempt::Retry(_) => attempt += 1,
+            Attempt::Retry(_) => {
+                // Deadlock victims that run again at once tend to meet again: wait a random
+                // 0 to 2^attempt ms first, so the transactions that collided go one by one.
+                let cap_us = 1000u64 << attempt.min(6);
+                let wait = RandomState::new().hash_one(attempt) % cap_us;
+                futures_timer::Delay::new(Duration::from_micros(wait)).await;
+                attempt += 1;
+            }
         }
     }
 }

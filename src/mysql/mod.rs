@@ -85,7 +85,8 @@
 //! **No deadlocks among this store's writes**: every transaction locks its rows in one
 //! global order (the keys' bytes) and reads take no locks. InnoDB's gap locks on duplicate
 //! checks can still make it pick a deadlock victim (error 1213, the whole transaction
-//! rolled back); such a transaction runs again, at most
+//! rolled back); such a transaction runs again after a random wait of up to 2^n ms (n the
+//! attempt, so the colliding transactions go one by one), at most
 //! [`commit_attempts`](MysqlOptions::commit_attempts) times (3 by default), then the error
 //! is [`StoreError::Backend`]. A commit names at most [`MAX_COMMIT_KEYS`] keys.
 //!
