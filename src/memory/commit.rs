@@ -32,8 +32,9 @@ pub(super) fn apply<V>(
     let mut order: Vec<usize> = located.iter().map(|l| l.shard).collect();
     order.sort_unstable();
     order.dedup();
-    let now = crate::clock::Reading::now().to_system_time();
     let mut guards: Vec<_> = order.iter().map(|&i| store.shards[i].0.lock()).collect();
+    // Under the locks, as in `put_sync`: a key's Last-Modified never goes back.
+    let now = crate::clock::Reading::now().to_system_time();
     let slot = |shard: usize| order.binary_search(&shard).expect("locked above");
 
     // Check every expectation first; report every one that fails.

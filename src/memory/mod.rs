@@ -194,8 +194,12 @@ impl<V> MemoryStore<V> {
     #[inline(always)]
     pub fn put_sync(&self, key: &str, value: V, expect: Expect) -> Result<Meta, StoreError> {
         let (hash, idx) = self.locate(key);
-        let reading = Reading::now();
         let mut guard = self.shards[idx].0.lock();
+        // The clock is read under the lock, so a key's Last-Modified never goes back while its
+        // version goes forward (read before the lock, a writer preempted between the two would
+        // stamp an older time than the write it follows, and `If-Unmodified-Since` with the
+        // newer time would pass over a change the client never saw).
+        let reading = Reading::now();
         let shard = &mut *guard;
         let Some(entry) = shard.table.find_mut(hash, |e| e.key.is(key)) else {
             return self.put_new(guard, hash, key, value, expect, reading);
@@ -460,6 +464,41 @@ mod tests {
         // copies it instead of converting): a large store's lookups touch one entry of this
         // size after the control bytes; a regression here costs cache misses.
         assert_eq!(std::mem::size_of::<Entry<u64>>(), 56);
+    }
+
+    #[test]
+    fn last_modified_never_goes_back_as_versions_go_forward() {
+        // Many writers on one key, more threads than cores, so writers are preempted between
+        // any two steps of a write; the writes' (version, time) pairs in version order must
+        // have non-decreasing times.
+        let store = MemoryStore::<u64>::new();
+        let writes: Vec<Meta> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        (0..20_000)
+                            .map(|i| store.put_sync("k", i, Expect::Any).unwrap())
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap())
+                .collect()
+        });
+        let mut writes = writes;
+        writes.sort_by_key(|m| m.version);
+        for pair in writes.windows(2) {
+            assert!(
+                pair[0].last_modified <= pair[1].last_modified,
+                "version {} stamped {:?}, after version {} stamped {:?}",
+                pair[1].version,
+                pair[1].last_modified,
+                pair[0].version,
+                pair[0].last_modified
+            );
+        }
     }
 
     #[test]
