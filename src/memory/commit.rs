@@ -1,8 +1,6 @@
 //! Multi-key commits on the memory store: the shards involved locked in index order, every
 //! expectation checked, then every write applied, before any lock is released.
 
-use std::hash::BuildHasher;
-
 use super::key::Key;
 use super::{Entry, MemoryStore, next_version};
 use crate::{Applied, Commit, CommitConflict, Conflict, Meta, Op, StoreError};
@@ -69,7 +67,6 @@ pub(super) fn apply<V>(
                         replaced.push(std::mem::replace(&mut entry.value, value));
                     }
                     None => {
-                        let hasher = &store.hasher;
                         shard.table.insert_unique(
                             at.hash,
                             Entry {
@@ -78,7 +75,7 @@ pub(super) fn apply<V>(
                                 version,
                                 last_modified: now,
                             },
-                            |e| hasher.hash_one(e.key.as_str()),
+                            |e| store.hash(e.key.as_str()),
                         );
                     }
                 }
