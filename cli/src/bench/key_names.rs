@@ -93,8 +93,8 @@ impl KeyNames {
 }
 
 /// A prefix no other run shares, so runs against a shared database never collide:
-/// `bench:` and 13 base-36 digits mixed from the process id and the start time, so that
-/// with up to 10,000 keys a name fits the 24 bytes the memory store keeps inline.
+/// `bench:` and 12 base-36 digits (62 bits) mixed from the process id and the start time, so
+/// that with up to 10,000 keys a name fits the 23 bytes the memory store keeps inline.
 pub fn run_prefix() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -103,7 +103,7 @@ pub fn run_prefix() -> String {
     // An invertible mix of the time, then the process id in the bits the time's low bits
     // scatter least: two runs collide only if both differ in a way this exactly cancels.
     let mut id = nanos.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ pid.rotate_right(21);
-    let mut digits = [b'0'; 13];
+    let mut digits = [b'0'; 12];
     for d in digits.iter_mut().rev() {
         *d = b"0123456789abcdefghijklmnopqrstuvwxyz"[(id % 36) as usize];
         id /= 36;
@@ -148,7 +148,10 @@ mod tests {
         let b = run_prefix();
         assert_ne!(a, b);
         assert!(a.starts_with("bench:") && a.ends_with(':'), "{a}");
-        assert_eq!(a.len(), 20, "{a}");
-        assert!(KeyNames::new(&a).name(9_999).len() <= 24);
+        assert_eq!(a.len(), 19, "{a}");
+        assert!(
+            KeyNames::new(&a).name(9_999).len() <= 23,
+            "within the memory store's inline key bytes"
+        );
     }
 }
