@@ -1,6 +1,7 @@
 //! The lock the memory store is built on, swappable for model checking.
 //!
-//! Normally `parking_lot::Mutex`. Built with `RUSTFLAGS="--cfg optimist_shuttle"` it is a
+//! Normally [`shard_lock::Mutex`]: `parking_lot`'s protocol with an unlock that is a plain
+//! store when nobody waits (see that module). Built with `RUSTFLAGS="--cfg optimist_shuttle"` it is a
 //! thin wrapper over [shuttle](https://docs.rs/shuttle)'s `Mutex` with the same non-poisoning
 //! `lock()`, so `tests/shuttle.rs` can explore the store's interleavings deterministically.
 //! The memory store has no hand-written atomics (versions come from a per-shard counter under
@@ -13,7 +14,10 @@
 //! conflict on the write. `benches/README.md` has the measurements.
 
 #[cfg(not(optimist_shuttle))]
-pub(crate) use parking_lot::{Mutex, MutexGuard};
+mod shard_lock;
+
+#[cfg(not(optimist_shuttle))]
+pub(crate) use shard_lock::{Mutex, MutexGuard};
 
 #[cfg(optimist_shuttle)]
 pub(crate) use shuttle_lock::{Mutex, MutexGuard};
