@@ -23,8 +23,9 @@ use super::error::{SqliteError, classify, is_busy};
 use super::schema::Sql;
 use crate::StoreError;
 
-/// Prepared statements kept per connection: a writer uses twelve (with `BEGIN IMMEDIATE`,
-/// `COMMIT`, `ROLLBACK` and the three savepoint statements), a reader six.
+/// Prepared statements kept per connection: a writer uses sixteen (its six statements, the
+/// four listings when it serves a read, `BEGIN IMMEDIATE`, `COMMIT`, `ROLLBACK` and the
+/// three savepoint statements), a reader six.
 const STATEMENT_CACHE: usize = 16;
 
 /// SQLite takes the busy timeout in milliseconds as a C `int`.

@@ -79,7 +79,12 @@
 //! **Reads on the calling thread.** A read (`get`, `head`, a `list` page) that finds a
 //! reader connection idle runs on the thread polling it, without a hand-off; only when every
 //! open reader is busy does it go to tokio's blocking pool (`spawn_blocking`), which may
-//! open another reader (up to [`SqliteOptions::max_readers`]). The trade-off: such a read
+//! open another reader (up to [`SqliteOptions::max_readers`]). When no write is in flight
+//! and the writer connection is free, a read runs on the writer connection instead (still
+//! on the calling thread, outside any transaction, so it sees the same last committed
+//! state): SQLite drops a connection's page cache whenever another connection has written,
+//! so a reader connection would read the pages of the last write back from the file first,
+//! while the writer connection's cache holds them. The trade-off: such a read
 //! blocks its async worker thread while SQLite runs it, typically a few microseconds for a
 //! key lookup (a `list` page reads at most `limit` rows); since WAL readers never wait for
 //! writers, it waits for a lock only in rare cases (another process recovering the WAL or
@@ -289,13 +294,18 @@ impl SqliteStore {
         &self.inner.table
     }
 
-    /// Runs `f` on a reader connection: on this thread when one is idle, else on the
-    /// blocking pool (see the [module documentation](self#threads-and-group-commit)).
+    /// Runs `f` on this thread on the writer connection when no write is in flight and it is
+    /// free, else on an idle reader connection, else on the blocking pool (see the [module
+    /// documentation](self#threads-and-group-commit)).
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection, &Connections) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let runtime = runtime()?;
+        let f = match self.inner.writer.read_idle(&self.inner.conns, f) {
+            Ok(result) => return result,
+            Err(f) => f,
+        };
         let f = match self.inner.conns.read_idle(f) {
             Ok(result) => return result,
             Err(f) => f,

@@ -253,6 +253,36 @@ impl Writer {
         Ok(())
     }
 
+    /// Runs the read `f` on the writer connection on this thread when no write is in flight
+    /// and the connection is free, or gives `f` back. A reader connection would first
+    /// reload the pages the last write changed (SQLite drops a connection's page cache when
+    /// another connection wrote); the writer connection's cache holds them.
+    ///
+    /// The connection gets the store's busy timeout back first (a task's batch sets it to
+    /// zero), so the read waits for a lock as on a reader connection.
+    pub(super) fn read_idle<T, F>(
+        &self,
+        conns: &Connections,
+        f: F,
+    ) -> Result<Result<T, StoreError>, F>
+    where
+        F: FnOnce(&Connection, &Connections) -> Result<T, StoreError>,
+    {
+        if self.in_flight.load(Ordering::Relaxed) != 0 {
+            return Err(f);
+        }
+        let Some(slot) = self.slot.try_lock() else {
+            return Err(f);
+        };
+        let Some(conn) = slot.as_ref().filter(|c| c.is_autocommit()) else {
+            return Err(f);
+        };
+        if let Err(e) = conn.busy_timeout(clamp_timeout(conns.settings.busy_timeout)) {
+            return Ok(Err(classify(e, conns.settings.busy_timeout)));
+        }
+        Ok(f(conn, conns))
+    }
+
     /// Takes the writes waiting, up to the batch bounds.
     fn take(&self) -> Vec<Box<dyn Job>> {
         let mut queue = self.queue.lock();
