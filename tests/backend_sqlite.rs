@@ -228,6 +228,43 @@ async fn two_stores_on_the_same_file_race_to_exactly_200() {
     assert!(vb > va);
 }
 
+/// A read with no write in flight runs on the store's writer connection, whose page cache
+/// holds the store's own last write: it must still see what another store (another
+/// connection) wrote to the file since, for `get`, `head` and `list` alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_after_own_writes_see_another_stores_later_writes() {
+    let db = TempDb::new("read_other");
+    let (a, b) = (db.open().await, db.open().await);
+    let mut version = a.put("k", 1u64, Expect::Absent).await.unwrap().version;
+    for n in 2..=20u64 {
+        let read: Versioned<u64> = a.get("k").await.unwrap().expect("written");
+        assert_eq!((read.value, read.version), (n - 1, version));
+        // `b` writes; `a` wrote last on its own connection, and has no write in flight.
+        version = b
+            .put("k", n, Expect::Version(version))
+            .await
+            .unwrap()
+            .version;
+        let read: Versioned<u64> = a.get("k").await.unwrap().expect("written");
+        assert_eq!((read.value, read.version), (n, version));
+        let meta = VersionedStore::<u64>::head(&a, "k").await.unwrap().unwrap();
+        assert_eq!(meta.version, version);
+        let page: ListPage<u64> = a.list(ListRequest::prefix("k")).await.unwrap();
+        assert_eq!(page.entries.len(), 1);
+        assert_eq!(page.entries[0].meta.version, version);
+        // And `a` writes on top of it, so its writer connection's cache changes again.
+        version = a
+            .put("k", n, Expect::Version(version))
+            .await
+            .unwrap()
+            .version;
+    }
+    VersionedStore::<u64>::delete(&b, "k", Expect::Version(version))
+        .await
+        .unwrap();
+    assert!(VersionedStore::<u64>::get(&a, "k").await.unwrap().is_none());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reopening_keeps_data_and_never_reuses_versions() {
     let db = TempDb::new("reopen");
