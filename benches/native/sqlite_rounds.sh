@@ -7,9 +7,9 @@
 #   bash benches/native/sqlite_rounds.sh [ROUNDS] [SECONDS] [WORKERS...]   (default 9 3 1 8)
 #
 # OPTIMIST="name=path name=path ..." picks the optimist binaries (default: cur=the release
-# build of the current target dir); RAW=path the raw loop (default: the newest sqlite_raw in
-# the target dir). Copy binaries away from the target dir first: a build into it must not
-# swap them mid-run.
+# build of the current target dir); RAW="name=path ..." the raw loops (default: raw=the
+# newest sqlite_raw in the target dir), each ratio is to every raw loop of the round. Copy
+# binaries away from the target dir first: a build into it must not swap them mid-run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-9}
@@ -19,7 +19,7 @@ WORKERS=("$@")
 [ ${#WORKERS[@]} -eq 0 ] && WORKERS=(1 8)
 TARGET=${CARGO_TARGET_DIR:-target}
 OPTIMIST=${OPTIMIST:-cur=$TARGET/release/optimist}
-RAW=${RAW:-$(ls -t "$TARGET"/release/deps/sqlite_raw-* | grep -v '\.d$' | head -n1)}
+RAW=${RAW:-raw=$(ls -t "$TARGET"/release/deps/sqlite_raw-* | grep -v '\.d$' | head -n1)}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
@@ -28,8 +28,8 @@ ours() { # binary workers dir -> successful CAS/s (the run's verification must p
     --duration "${SECS}s" --json \
     | python3 -c 'import json,sys; r=json.load(sys.stdin); assert r["verification"]["ok"], r; print(round(r["successful_cas_per_s"]))'
 }
-raw() { # workers dir -> successful CAS/s (sqlite_raw puts its file in TMPDIR)
-  TMPDIR=$2 "$RAW" "$1" "$SECS" 1024 | sed -E 's/.*: ([0-9]+) successful.*/\1/'
+raw() { # binary workers dir -> successful CAS/s (sqlite_raw puts its file in TMPDIR)
+  TMPDIR=$3 "$1" "$2" "$SECS" 1024 | sed -E 's/.*: ([0-9]+) successful.*/\1/'
 }
 
 for w in "${WORKERS[@]}"; do
@@ -44,16 +44,29 @@ for w in "${WORKERS[@]}"; do
       rate[$name]=$(ours "${spec#*=}" "$w" "$dir")
       rm -rf "$dir"
     done
-    dir=$(mktemp -d -p "$TMP")
-    n=$(raw "$w" "$dir")
-    rm -rf "$dir"
+    declare -A base=()
+    for spec in $RAW; do
+      name=${spec%%=*}
+      dir=$(mktemp -d -p "$TMP")
+      base[$name]=$(raw "${spec#*=}" "$w" "$dir")
+      rm -rf "$dir"
+    done
     for spec in $OPTIMIST; do
       name=${spec%%=*}
-      ratio=$(python3 -c "print(f'{${rate[$name]} / $n:.3f}')")
-      line+=" $name=${rate[$name]} (${ratio}x)"
-      echo "$name $ratio" >>"$TMP/ratios-$w"
+      line+=" $name=${rate[$name]}"
     done
-    echo "$line raw=$n"
+    for rspec in $RAW; do
+      rname=${rspec%%=*}
+      line+=" | $rname=${base[$rname]}:"
+      for spec in $OPTIMIST; do
+        name=${spec%%=*}
+        ratio=$(python3 -c "print(f'{${rate[$name]} / ${base[$rname]}:.3f}')")
+        line+=" $name ${ratio}x"
+        echo "$name/$rname $ratio" >>"$TMP/ratios-$w"
+      done
+    done
+    echo "$line"
+    unset base
     unset rate
   done
   python3 - "$TMP/ratios-$w" "$w" <<'PY'

@@ -23,10 +23,10 @@ use super::error::{SqliteError, classify, is_busy};
 use super::schema::Sql;
 use crate::StoreError;
 
-/// Prepared statements kept per connection: a writer uses sixteen (its six statements, the
-/// four listings when it serves a read, `BEGIN IMMEDIATE`, `COMMIT`, `ROLLBACK` and the
+/// Prepared statements kept per connection: a writer uses seventeen (its seven statements,
+/// the four listings when it serves a read, `BEGIN IMMEDIATE`, `COMMIT`, `ROLLBACK` and the
 /// three savepoint statements), a reader six.
-const STATEMENT_CACHE: usize = 16;
+const STATEMENT_CACHE: usize = 20;
 
 /// SQLite takes the busy timeout in milliseconds as a C `int`.
 pub(super) fn clamp_timeout(d: Duration) -> Duration {

@@ -16,7 +16,9 @@
 //! first, then reads the key's current version
 //! (`SELECT version FROM <table> WHERE key = ?1`), checks the [`Expect`], takes the next
 //! version from the counter
-//! (`UPDATE <table>_counter SET next = next + 1 WHERE id = 1 RETURNING next`), upserts
+//! (`UPDATE <table>_counter SET next = next + 1 WHERE id = 1`, then
+//! `SELECT next FROM <table>_counter WHERE id = 1`; not one `UPDATE ... RETURNING`, whose
+//! rows SQLite buffers in a temporary b-tree, opened and freed on every run), upserts
 //! (`INSERT ... ON CONFLICT (key) DO UPDATE SET version = excluded.version, ...`) or deletes
 //! the row, and commits. Nothing can write in between, also from other processes on the
 //! same file, and a refused write changes nothing. (A plain `BEGIN` would read under a
