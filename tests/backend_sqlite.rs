@@ -1009,3 +1009,60 @@ async fn refused_writes_never_fail_the_writes_grouped_with_them() {
         assert_eq!(n, 8);
     }
 }
+
+/// A write transaction reads the counter once, steps it in memory for each put and writes it
+/// back before `COMMIT`: after batches of concurrent puts and commits the counter row holds
+/// exactly the highest version handed out, and a second store on the file goes on above it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn grouped_puts_leave_the_counter_at_the_highest_version() {
+    let db = TempDb::new("counter");
+    let store = Arc::new(db.open().await);
+    let mut versions = Vec::new();
+    for round in 0..10u64 {
+        let tasks: Vec<_> = (0..16u64)
+            .map(|i| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move {
+                    let key = format!("r{round}/k{i}");
+                    if i % 4 == 0 {
+                        let commit = Commit::new()
+                            .put(format!("{key}/a"), i, Expect::Absent)
+                            .put(format!("{key}/b"), i, Expect::Absent);
+                        let applied = store.commit(commit).await.unwrap();
+                        applied
+                            .iter()
+                            .map(|a| match a {
+                                Applied::Put(meta) => meta.version,
+                                other => panic!("{other:?}"),
+                            })
+                            .collect::<Vec<Version>>()
+                    } else {
+                        vec![store.put(&key, i, Expect::Absent).await.unwrap().version]
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            versions.extend(task.await.unwrap());
+        }
+    }
+    let n = versions.len();
+    versions.sort();
+    versions.dedup();
+    assert_eq!(versions.len(), n, "a version was handed out twice");
+    let highest = versions.last().unwrap().get();
+    let counter: i64 = rusqlite::Connection::open(&db.path)
+        .unwrap()
+        .query_row("SELECT next FROM optimist_counter WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(u64::try_from(counter).unwrap(), highest);
+    let other = db.open().await;
+    let after = other
+        .put("after", 0u64, Expect::Absent)
+        .await
+        .unwrap()
+        .version;
+    assert!(after.get() > highest, "{after:?} after {highest}");
+}

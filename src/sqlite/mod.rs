@@ -15,12 +15,14 @@
 //! Every write runs in a `BEGIN IMMEDIATE` transaction: it takes the database's write lock
 //! first, then reads the key's current version
 //! (`SELECT version FROM <table> WHERE key = ?1`), checks the [`Expect`], takes the next
-//! version from the counter
-//! (`UPDATE <table>_counter SET next = next + 1 WHERE id = 1`, then
-//! `SELECT next FROM <table>_counter WHERE id = 1`; not one `UPDATE ... RETURNING`, whose
-//! rows SQLite buffers in a temporary b-tree, opened and freed on every run), upserts
+//! version from the counter, upserts
 //! (`INSERT ... ON CONFLICT (key) DO UPDATE SET version = excluded.version, ...`) or deletes
-//! the row, and commits. Nothing can write in between, also from other processes on the
+//! the row, and commits. The counter is read at the transaction's first put
+//! (`SELECT next FROM <table>_counter WHERE id = 1`), stepped in memory for each put, and
+//! written back once before `COMMIT` (`UPDATE <table>_counter SET next = ?1 WHERE id = 1`),
+//! inside the same transaction: two statements per transaction however many puts it holds,
+//! and not an `UPDATE ... RETURNING` per put, whose row SQLite buffers in a temporary
+//! b-tree opened and freed on every run. Nothing can write in between, also from other processes on the
 //! same file, and a refused write changes nothing. (A plain `BEGIN` would read under a
 //! shared lock and fail with `SQLITE_BUSY` when it then tried to write.) Several queued
 //! writes may share one transaction; see [group commit](#threads-and-group-commit).
@@ -133,6 +135,7 @@
 
 mod commit;
 mod conn;
+mod counter;
 mod error;
 mod list;
 mod ops;

@@ -88,14 +88,10 @@ pub(super) fn write_row(
     key: &str,
     data: &[u8],
 ) -> Result<Meta, StoreError> {
-    // A missing counter row updates nothing and then reads no row: an error either way.
-    let next: i64 = conn
-        .prepare_cached(&c.sql.bump)
-        .and_then(|mut s| s.execute([]))
-        .and_then(|_| {
-            conn.prepare_cached(&c.sql.next)?
-                .query_row([], |row| row.get(0))
-        })
+    // A missing counter row is an error (no row to read).
+    let next = c
+        .counter
+        .next(conn, &c.sql)
         .map_err(|e| classify(e, c.settings.busy_timeout))?;
     let version = to_version(next)?;
     let ms = now_ms();

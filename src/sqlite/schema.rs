@@ -35,11 +35,10 @@ pub(super) struct Sql {
     pub head: String,
     /// `?1` key -> version (inside the write transaction).
     pub current: String,
-    /// Steps the counter that is never reset (no `RETURNING`: SQLite buffers a `RETURNING`
-    /// statement's rows in a temporary b-tree, which costs more than the update).
+    /// `?1` the last version a write transaction handed out: the counter, never reset,
+    /// moves up to it (see [`TxCounter`](super::counter::TxCounter)).
     pub bump: String,
-    /// -> the counter's value, read after [`Sql::bump`] in the same transaction: the next
-    /// version.
+    /// -> the counter's value, read at a write transaction's first put.
     pub next: String,
     /// `?1` key, `?2` version, `?3` modified_ms, `?4` data.
     pub upsert: String,
@@ -81,7 +80,7 @@ impl Sql {
             get: format!(r#"SELECT version, modified_ms, data FROM "{table}" WHERE key = ?1"#),
             head: format!(r#"SELECT version, modified_ms FROM "{table}" WHERE key = ?1"#),
             current: format!(r#"SELECT version FROM "{table}" WHERE key = ?1"#),
-            bump: format!(r#"UPDATE "{counter}" SET next = next + 1 WHERE id = 1"#),
+            bump: format!(r#"UPDATE "{counter}" SET next = ?1 WHERE id = 1"#),
             next: format!(r#"SELECT next FROM "{counter}" WHERE id = 1"#),
             upsert: format!(
                 r#"INSERT INTO "{table}" (key, version, modified_ms, data) VALUES (?1, ?2, ?3, ?4)

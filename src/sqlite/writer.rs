@@ -414,12 +414,18 @@ fn apply(
         // Each write meets the lock (or the error) again on its own, and reports it.
         return alone(slot, batch);
     }
+    conns.counter.begin();
     let mut batch = batch;
     for job in &mut batch {
         if !run_one(conn, conns, job.as_mut()) {
             rollback(conn);
             return alone(slot, batch);
         }
+    }
+    // The counter once for the whole batch; a failure gives the batch up like any other.
+    if conns.counter.flush(conn, &conns.sql).is_err() || conn.is_autocommit() {
+        rollback(conn);
+        return alone(slot, batch);
     }
     match conn
         .prepare_cached("COMMIT")
