@@ -228,6 +228,43 @@ async fn two_stores_on_the_same_file_race_to_exactly_200() {
     assert!(vb > va);
 }
 
+/// A read with no write in flight runs on the store's writer connection, whose page cache
+/// holds the store's own last write: it must still see what another store (another
+/// connection) wrote to the file since, for `get`, `head` and `list` alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_after_own_writes_see_another_stores_later_writes() {
+    let db = TempDb::new("read_other");
+    let (a, b) = (db.open().await, db.open().await);
+    let mut version = a.put("k", 1u64, Expect::Absent).await.unwrap().version;
+    for n in 2..=20u64 {
+        let read: Versioned<u64> = a.get("k").await.unwrap().expect("written");
+        assert_eq!((read.value, read.version), (n - 1, version));
+        // `b` writes; `a` wrote last on its own connection, and has no write in flight.
+        version = b
+            .put("k", n, Expect::Version(version))
+            .await
+            .unwrap()
+            .version;
+        let read: Versioned<u64> = a.get("k").await.unwrap().expect("written");
+        assert_eq!((read.value, read.version), (n, version));
+        let meta = VersionedStore::<u64>::head(&a, "k").await.unwrap().unwrap();
+        assert_eq!(meta.version, version);
+        let page: ListPage<u64> = a.list(ListRequest::prefix("k")).await.unwrap();
+        assert_eq!(page.entries.len(), 1);
+        assert_eq!(page.entries[0].meta.version, version);
+        // And `a` writes on top of it, so its writer connection's cache changes again.
+        version = a
+            .put("k", n, Expect::Version(version))
+            .await
+            .unwrap()
+            .version;
+    }
+    VersionedStore::<u64>::delete(&b, "k", Expect::Version(version))
+        .await
+        .unwrap();
+    assert!(VersionedStore::<u64>::get(&a, "k").await.unwrap().is_none());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reopening_keeps_data_and_never_reuses_versions() {
     let db = TempDb::new("reopen");
@@ -971,4 +1008,61 @@ async fn refused_writes_never_fail_the_writes_grouped_with_them() {
         );
         assert_eq!(n, 8);
     }
+}
+
+/// A write transaction reads the counter once, steps it in memory for each put and writes it
+/// back before `COMMIT`: after batches of concurrent puts and commits the counter row holds
+/// exactly the highest version handed out, and a second store on the file goes on above it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn grouped_puts_leave_the_counter_at_the_highest_version() {
+    let db = TempDb::new("counter");
+    let store = Arc::new(db.open().await);
+    let mut versions = Vec::new();
+    for round in 0..10u64 {
+        let tasks: Vec<_> = (0..16u64)
+            .map(|i| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move {
+                    let key = format!("r{round}/k{i}");
+                    if i % 4 == 0 {
+                        let commit = Commit::new()
+                            .put(format!("{key}/a"), i, Expect::Absent)
+                            .put(format!("{key}/b"), i, Expect::Absent);
+                        let applied = store.commit(commit).await.unwrap();
+                        applied
+                            .iter()
+                            .map(|a| match a {
+                                Applied::Put(meta) => meta.version,
+                                other => panic!("{other:?}"),
+                            })
+                            .collect::<Vec<Version>>()
+                    } else {
+                        vec![store.put(&key, i, Expect::Absent).await.unwrap().version]
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            versions.extend(task.await.unwrap());
+        }
+    }
+    let n = versions.len();
+    versions.sort();
+    versions.dedup();
+    assert_eq!(versions.len(), n, "a version was handed out twice");
+    let highest = versions.last().unwrap().get();
+    let counter: i64 = rusqlite::Connection::open(&db.path)
+        .unwrap()
+        .query_row("SELECT next FROM optimist_counter WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(u64::try_from(counter).unwrap(), highest);
+    let other = db.open().await;
+    let after = other
+        .put("after", 0u64, Expect::Absent)
+        .await
+        .unwrap()
+        .version;
+    assert!(after.get() > highest, "{after:?} after {highest}");
 }

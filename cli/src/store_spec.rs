@@ -135,13 +135,9 @@ impl StoreSpec {
         let opened: Result<SharedStore<V>, optimist::StoreError> = match self {
             StoreSpec::Memory => return Ok(Arc::new(MemoryStore::new())),
             StoreSpec::Sqlite(path) => {
-                let mut options = SqliteOptions::default();
-                if let Some(table) = namespace {
-                    options = options.table(table);
-                }
-                SqliteStore::open(path, options)
+                return open_sqlite(path, namespace)
                     .await
-                    .map(|s| Arc::new(s) as SharedStore<V>)
+                    .map(|s| s as SharedStore<V>);
             }
             StoreSpec::Postgres(url) => {
                 let mut options = PostgresOptions::default();
@@ -213,6 +209,26 @@ impl StoreSpec {
             StoreSpec::Mysql(_) => "MariaDB",
         }
     }
+}
+
+/// Opens the SQLite store at `path` as its own type (what [`StoreSpec::open_in`] does for
+/// `sqlite:PATH`); `table`: the table, `None` for the default. `bench` drives it so, without
+/// the boxed futures and dynamic calls of a [`SharedStore`].
+pub async fn open_sqlite(
+    path: &str,
+    table: Option<&str>,
+) -> Result<Arc<SqliteStore>, StoreSpecError> {
+    let mut options = SqliteOptions::default();
+    if let Some(table) = table {
+        options = options.table(table);
+    }
+    SqliteStore::open(path, options)
+        .await
+        .map(Arc::new)
+        .map_err(|source| StoreSpecError::Open {
+            backend: "SQLite",
+            source,
+        })
 }
 
 #[cfg(test)]

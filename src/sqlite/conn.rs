@@ -19,13 +19,15 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 use rusqlite::{Connection, OpenFlags};
 
+use super::counter::TxCounter;
 use super::error::{SqliteError, classify, is_busy};
 use super::schema::Sql;
 use crate::StoreError;
 
-/// Prepared statements kept per connection: a writer uses twelve (with `BEGIN IMMEDIATE`,
-/// `COMMIT`, `ROLLBACK` and the three savepoint statements), a reader six.
-const STATEMENT_CACHE: usize = 16;
+/// Prepared statements kept per connection: a writer uses seventeen (its seven statements,
+/// the four listings when it serves a read, `BEGIN IMMEDIATE`, `COMMIT`, `ROLLBACK` and the
+/// three savepoint statements), a reader six.
+const STATEMENT_CACHE: usize = 20;
 
 /// SQLite takes the busy timeout in milliseconds as a C `int`.
 pub(super) fn clamp_timeout(d: Duration) -> Duration {
@@ -131,6 +133,8 @@ fn busy_or_open(e: rusqlite::Error, path: &Path, timeout: Duration) -> SqliteErr
 pub(super) struct Connections {
     pub settings: Settings,
     pub sql: Sql,
+    /// The counter of the write transaction open on the writer connection.
+    pub counter: TxCounter,
     readers: Mutex<Readers>,
     reader_freed: Condvar,
 }
@@ -150,6 +154,7 @@ impl Connections {
         let conns = Connections {
             settings,
             sql,
+            counter: TxCounter::default(),
             readers: Mutex::new(Readers {
                 idle: vec![reader],
                 open: 1,
@@ -233,7 +238,14 @@ pub(super) fn transaction<T>(
     if let Err(e) = begun {
         return Err(classify(e, conns.settings.busy_timeout));
     }
-    let value = match f(conn, conns) {
+    conns.counter.begin();
+    let value = match f(conn, conns).and_then(|value| {
+        conns
+            .counter
+            .flush(conn, &conns.sql)
+            .map_err(|e| classify(e, conns.settings.busy_timeout))?;
+        Ok(value)
+    }) {
         Ok(value) => value,
         Err(e) => {
             rollback(conn);

@@ -15,10 +15,14 @@
 //! Every write runs in a `BEGIN IMMEDIATE` transaction: it takes the database's write lock
 //! first, then reads the key's current version
 //! (`SELECT version FROM <table> WHERE key = ?1`), checks the [`Expect`], takes the next
-//! version from the counter
-//! (`UPDATE <table>_counter SET next = next + 1 WHERE id = 1 RETURNING next`), upserts
+//! version from the counter, upserts
 //! (`INSERT ... ON CONFLICT (key) DO UPDATE SET version = excluded.version, ...`) or deletes
-//! the row, and commits. Nothing can write in between, also from other processes on the
+//! the row, and commits. The counter is read at the transaction's first put
+//! (`SELECT next FROM <table>_counter WHERE id = 1`), stepped in memory for each put, and
+//! written back once before `COMMIT` (`UPDATE <table>_counter SET next = ?1 WHERE id = 1`),
+//! inside the same transaction: two statements per transaction however many puts it holds,
+//! and not an `UPDATE ... RETURNING` per put, whose row SQLite buffers in a temporary
+//! b-tree opened and freed on every run. Nothing can write in between, also from other processes on the
 //! same file, and a refused write changes nothing. (A plain `BEGIN` would read under a
 //! shared lock and fail with `SQLITE_BUSY` when it then tried to write.) Several queued
 //! writes may share one transaction; see [group commit](#threads-and-group-commit).
@@ -79,7 +83,12 @@
 //! **Reads on the calling thread.** A read (`get`, `head`, a `list` page) that finds a
 //! reader connection idle runs on the thread polling it, without a hand-off; only when every
 //! open reader is busy does it go to tokio's blocking pool (`spawn_blocking`), which may
-//! open another reader (up to [`SqliteOptions::max_readers`]). The trade-off: such a read
+//! open another reader (up to [`SqliteOptions::max_readers`]). When no write is in flight
+//! and the writer connection is free, a read runs on the writer connection instead (still
+//! on the calling thread, outside any transaction, so it sees the same last committed
+//! state): SQLite drops a connection's page cache whenever another connection has written,
+//! so a reader connection would read the pages of the last write back from the file first,
+//! while the writer connection's cache holds them. The trade-off: such a read
 //! blocks its async worker thread while SQLite runs it, typically a few microseconds for a
 //! key lookup (a `list` page reads at most `limit` rows); since WAL readers never wait for
 //! writers, it waits for a lock only in rare cases (another process recovering the WAL or
@@ -126,6 +135,7 @@
 
 mod commit;
 mod conn;
+mod counter;
 mod error;
 mod list;
 mod ops;
@@ -289,13 +299,18 @@ impl SqliteStore {
         &self.inner.table
     }
 
-    /// Runs `f` on a reader connection: on this thread when one is idle, else on the
-    /// blocking pool (see the [module documentation](self#threads-and-group-commit)).
+    /// Runs `f` on this thread on the writer connection when no write is in flight and it is
+    /// free, else on an idle reader connection, else on the blocking pool (see the [module
+    /// documentation](self#threads-and-group-commit)).
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection, &Connections) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let runtime = runtime()?;
+        let f = match self.inner.writer.read_idle(&self.inner.conns, f) {
+            Ok(result) => return result,
+            Err(f) => f,
+        };
         let f = match self.inner.conns.read_idle(f) {
             Ok(result) => return result,
             Err(f) => f,

@@ -88,9 +88,10 @@ pub(super) fn write_row(
     key: &str,
     data: &[u8],
 ) -> Result<Meta, StoreError> {
-    let next: i64 = conn
-        .prepare_cached(&c.sql.bump)
-        .and_then(|mut s| s.query_row([], |row| row.get(0)))
+    // A missing counter row is an error (no row to read).
+    let next = c
+        .counter
+        .next(conn, &c.sql)
         .map_err(|e| classify(e, c.settings.busy_timeout))?;
     let version = to_version(next)?;
     let ms = now_ms();

@@ -35,8 +35,11 @@ pub(super) struct Sql {
     pub head: String,
     /// `?1` key -> version (inside the write transaction).
     pub current: String,
-    /// -> the next version, taken from the counter that is never reset.
+    /// `?1` the last version a write transaction handed out: the counter, never reset,
+    /// moves up to it (see [`TxCounter`](super::counter::TxCounter)).
     pub bump: String,
+    /// -> the counter's value, read at a write transaction's first put.
+    pub next: String,
     /// `?1` key, `?2` version, `?3` modified_ms, `?4` data.
     pub upsert: String,
     /// `?1` key.
@@ -77,7 +80,8 @@ impl Sql {
             get: format!(r#"SELECT version, modified_ms, data FROM "{table}" WHERE key = ?1"#),
             head: format!(r#"SELECT version, modified_ms FROM "{table}" WHERE key = ?1"#),
             current: format!(r#"SELECT version FROM "{table}" WHERE key = ?1"#),
-            bump: format!(r#"UPDATE "{counter}" SET next = next + 1 WHERE id = 1 RETURNING next"#),
+            bump: format!(r#"UPDATE "{counter}" SET next = ?1 WHERE id = 1"#),
+            next: format!(r#"SELECT next FROM "{counter}" WHERE id = 1"#),
             upsert: format!(
                 r#"INSERT INTO "{table}" (key, version, modified_ms, data) VALUES (?1, ?2, ?3, ?4)
                    ON CONFLICT (key) DO UPDATE SET version = excluded.version,
@@ -123,6 +127,7 @@ impl Sql {
         if writer {
             conn.prepare_cached(&self.current)?;
             conn.prepare_cached(&self.bump)?;
+            conn.prepare_cached(&self.next)?;
             conn.prepare_cached(&self.upsert)?;
             conn.prepare_cached(&self.delete)?;
         }

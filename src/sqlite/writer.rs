@@ -253,6 +253,36 @@ impl Writer {
         Ok(())
     }
 
+    /// Runs the read `f` on the writer connection on this thread when no write is in flight
+    /// and the connection is free, or gives `f` back. A reader connection would first
+    /// reload the pages the last write changed (SQLite drops a connection's page cache when
+    /// another connection wrote); the writer connection's cache holds them.
+    ///
+    /// The connection gets the store's busy timeout back first (a task's batch sets it to
+    /// zero), so the read waits for a lock as on a reader connection.
+    pub(super) fn read_idle<T, F>(
+        &self,
+        conns: &Connections,
+        f: F,
+    ) -> Result<Result<T, StoreError>, F>
+    where
+        F: FnOnce(&Connection, &Connections) -> Result<T, StoreError>,
+    {
+        if self.in_flight.load(Ordering::Relaxed) != 0 {
+            return Err(f);
+        }
+        let Some(slot) = self.slot.try_lock() else {
+            return Err(f);
+        };
+        let Some(conn) = slot.as_ref().filter(|c| c.is_autocommit()) else {
+            return Err(f);
+        };
+        if let Err(e) = conn.busy_timeout(clamp_timeout(conns.settings.busy_timeout)) {
+            return Ok(Err(classify(e, conns.settings.busy_timeout)));
+        }
+        Ok(f(conn, conns))
+    }
+
     /// Takes the writes waiting, up to the batch bounds.
     fn take(&self) -> Vec<Box<dyn Job>> {
         let mut queue = self.queue.lock();
@@ -341,13 +371,19 @@ fn apply(
     by: By,
 ) -> Result<(), Vec<Box<dyn Job>>> {
     let timeout = conns.settings.busy_timeout;
-    // Writes that waited past the busy timeout give up: nothing was sent.
-    let (late, batch): (Vec<_>, Vec<_>) = batch
-        .into_iter()
-        .partition(|job| job.queued().elapsed() >= timeout);
-    for job in late {
-        job.answer(Some(SqliteError::WriterBusy { timeout }.into()));
-    }
+    // Writes that waited past the busy timeout give up: nothing was sent. (One clock read
+    // for the batch, and no new vectors unless one is late.)
+    let now = Instant::now();
+    let late = |job: &dyn Job| now.saturating_duration_since(job.queued()) >= timeout;
+    let batch = if batch.iter().any(|job| late(&**job)) {
+        let (late, batch): (Vec<_>, Vec<_>) = batch.into_iter().partition(|job| late(&**job));
+        for job in late {
+            job.answer(Some(SqliteError::WriterBusy { timeout }.into()));
+        }
+        batch
+    } else {
+        batch
+    };
     if batch.is_empty() {
         return Ok(());
     }
@@ -378,12 +414,18 @@ fn apply(
         // Each write meets the lock (or the error) again on its own, and reports it.
         return alone(slot, batch);
     }
+    conns.counter.begin();
     let mut batch = batch;
     for job in &mut batch {
         if !run_one(conn, conns, job.as_mut()) {
             rollback(conn);
             return alone(slot, batch);
         }
+    }
+    // The counter once for the whole batch; a failure gives the batch up like any other.
+    if conns.counter.flush(conn, &conns.sql).is_err() || conn.is_autocommit() {
+        rollback(conn);
+        return alone(slot, batch);
     }
     match conn
         .prepare_cached("COMMIT")
