@@ -469,9 +469,9 @@ mod tests {
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn entries_stay_small() {
-        // Key (24: up to 23 bytes inline) + value + version + write time (a `SystemTime`, 16, so a read
-        // copies it instead of converting): a large store's lookups touch one entry of this
-        // size after the control bytes; a regression here costs cache misses.
+        // Key (24: up to 23 bytes inline) + value + version + write time (a `SystemTime`,
+        // 16, so a read copies it instead of converting): a large store's lookups touch one
+        // entry of this size after the control bytes; a regression here costs cache misses.
         assert_eq!(std::mem::size_of::<Entry<u64>>(), 56);
     }
 

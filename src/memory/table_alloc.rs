@@ -3,9 +3,9 @@
 //! A lookup in a large store touches two random places (a control byte and an entry), and
 //! with 4 KiB pages each is also a TLB miss. Tables of 2 MiB and more are therefore allocated
 //! 2 MiB-aligned (their size rounded up to whole huge pages when that adds at most an eighth,
-//! which also takes in tables from 1.78 MiB) and marked `MADV_HUGEPAGE`, so on Linux with transparent huge pages in
-//! `madvise` or `always` mode they are backed by 2 MiB pages (one TLB entry per 2 MiB instead
-//! of per 4 KiB). Where the kernel says no (THP `never`, no huge page free), `madvise` fails
+//! which also takes in tables from 1.78 MiB) and marked `MADV_HUGEPAGE`, so on Linux with
+//! transparent huge pages in `madvise` or `always` mode they are backed by 2 MiB pages (one
+//! TLB entry per 2 MiB instead of per 4 KiB). Where the kernel says no (THP `never`, no huge page free), `madvise` fails
 //! or is ignored and the table simply stays on small pages. Smaller tables, and every table
 //! off Linux, come from the global allocator unchanged. Only whole huge pages inside the table
 //! are advised, so no neighbouring allocation is touched; the advice stays on that address

@@ -22,8 +22,8 @@
 //! written back once before `COMMIT` (`UPDATE <table>_counter SET next = ?1 WHERE id = 1`),
 //! inside the same transaction: two statements per transaction however many puts it holds,
 //! and not an `UPDATE ... RETURNING` per put, whose row SQLite buffers in a temporary
-//! b-tree opened and freed on every run. Nothing can write in between, also from other processes on the
-//! same file, and a refused write changes nothing. (A plain `BEGIN` would read under a
+//! b-tree opened and freed on every run. Nothing can write in between, also from other
+//! processes on the same file, and a refused write changes nothing. (A plain `BEGIN` would read under a
 //! shared lock and fail with `SQLITE_BUSY` when it then tried to write.) Several queued
 //! writes may share one transaction; see [group commit](#threads-and-group-commit).
 //!
