@@ -1,5 +1,6 @@
-//! The in-memory store: sharded `parking_lot` mutexes, one hash per operation, per-shard
-//! version counters interleaved so versions are unique store-wide.
+//! The in-memory store: sharded mutexes (`parking_lot`'s protocol, a plain-store unlock), one
+//! hash per operation, per-shard version counters interleaved so versions are unique
+//! store-wide.
 
 mod commit;
 mod key;
@@ -23,8 +24,9 @@ use crate::{
 
 /// An in-process [`VersionedStore`]: the default backend.
 ///
-/// Keys are spread over a power-of-two number of shards, each a `parking_lot::Mutex` over a
-/// hash table padded to its own cache lines; an operation hashes the key once and locks one
+/// Keys are spread over a power-of-two number of shards, each a mutex (`parking_lot`'s
+/// protocol, with an unlock that is a plain store when nobody waits) over a hash table padded
+/// to its own cache lines; an operation hashes the key once and locks one
 /// shard, so there is no global lock. The compare and the write happen under the shard's
 /// lock. Versions come from a counter per shard, interleaved with the shard index
 /// (`counter << shard_bits | shard`), so they are unique across the whole store, increase
