@@ -21,8 +21,9 @@
 //! lock 300 us: p99 wait 12-14 ms against 3-5 ms, max 19-25 ms against 11-16 ms). The store's
 //! critical sections are a hash probe and a copy, far below it.
 //!
-//! Waiters first spin and yield as `parking_lot` does ([`parking_lot_core::SpinWait`]), then
-//! park in `parking_lot_core`'s queue; an unlock that sees the parked mark wakes one of them
+//! Waiters first back off (a few rounds of spin-loop hints, growing, reading the lock word
+//! between them; see [`BACKOFF_FIRST`]), then spin and yield as `parking_lot` does
+//! ([`parking_lot_core::SpinWait`]), then park in `parking_lot_core`'s queue; an unlock that sees the parked mark wakes one of them
 //! the way `parking_lot`'s own unlock does: usually the woken thread competes for the lock
 //! (which keeps a hot lock's throughput), and when `parking_lot_core` asks for fairness (about
 //! every 0.5 ms) the lock is handed to it still held, and every park has a deadline, so no
@@ -45,6 +46,16 @@ pub(crate) type MutexGuard<'a, T> = lock_api::MutexGuard<'a, RawShardLock, T>;
 const LOCKED: u8 = 1;
 /// The lock word's bit that says a thread may be parked on this lock.
 const PARKED: u8 = 2;
+
+/// A waiter that finds the lock held first backs off for `BACKOFF_FIRST << n` spin-loop hints
+/// in rounds `n = 1 ..= BACKOFF_ROUNDS` (16, 32, 64), reading the lock word between rounds,
+/// before `parking_lot`'s own spin-and-yield. A thread whose read of a hot key is followed at
+/// once by its write then usually finds the lock free for the write instead of losing it and
+/// its cache lines to the waiter in between (one hot key, pure CAS, 2 threads: 0.87-1.05x of
+/// `Mutex<HashMap>` -> 1.50-1.77x, conflicts 3.2% -> 1.8%, p99 unchanged).
+const BACKOFF_FIRST: u32 = 8;
+/// See [`BACKOFF_FIRST`].
+const BACKOFF_ROUNDS: u32 = 3;
 
 /// The token an unlock hands a woken waiter when it passes the lock on, still held.
 const HANDOFF: UnparkToken = UnparkToken(1);
@@ -122,6 +133,7 @@ impl RawShardLock {
     #[inline(never)]
     fn lock_slow(&self) {
         let mut spin = SpinWait::new();
+        let mut backoff = 0;
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
             if state & LOCKED == 0 {
@@ -137,6 +149,14 @@ impl RawShardLock {
                 continue;
             }
             if state & PARKED == 0 {
+                if backoff < BACKOFF_ROUNDS {
+                    backoff += 1;
+                    for _ in 0..(BACKOFF_FIRST << backoff) {
+                        std::hint::spin_loop();
+                    }
+                    state = self.state.load(Ordering::Relaxed);
+                    continue;
+                }
                 if spin.spin() {
                     state = self.state.load(Ordering::Relaxed);
                     continue;
