@@ -1,8 +1,7 @@
 //! The connections of one store: the writer connection, used by the store's writer thread
 //! or a task writing alone (see [`writer`](super::writer)), and a small pool of reader
-//! connections. All of it is
-//! blocking: a read runs on the calling thread when a reader is idle, else on tokio's
-//! blocking threads.
+//! connections. All of it is blocking: a read runs on the calling thread when the writer
+//! connection or a reader is idle, else on tokio's blocking threads.
 //!
 //! Why this shape: SQLite admits one writer at a time per database file anyway, so one
 //! writer connection per store loses nothing, and queuing this store's writes for one thread

@@ -62,7 +62,7 @@ const HANDOFF: UnparkToken = UnparkToken(1);
 
 /// The longest a parked waiter sleeps before it looks at the lock again, in case the unlock
 /// that should have woken it missed it (see the module docs).
-pub(crate) const RECHECK: Duration = Duration::from_micros(200);
+const RECHECK: Duration = Duration::from_micros(200);
 
 /// The raw lock: one byte.
 pub(crate) struct RawShardLock {
