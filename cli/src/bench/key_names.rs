@@ -54,7 +54,8 @@ impl Namer {
 }
 
 /// Writes key names into one reused buffer that keeps the prefix, so naming a key costs a
-/// few digit writes: no allocation, no `fmt` (which cost more than a memory-store increment).
+/// few digit writes (`itoa`): no allocation, no `fmt` (which cost more than a memory-store
+/// increment).
 pub struct KeyNames {
     buf: String,
     prefix_len: usize,
@@ -73,21 +74,7 @@ impl KeyNames {
     /// The name of key `index`.
     pub fn name(&mut self, index: usize) -> &str {
         self.buf.truncate(self.prefix_len);
-        // Backwards into a small array (division by a constant is a multiplication).
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut n = index;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        for &d in &digits[at..] {
-            self.buf.push(char::from(d));
-        }
+        self.buf.push_str(itoa::Buffer::new().format(index));
         &self.buf
     }
 }
