@@ -31,26 +31,24 @@ ours() { # binary workers dir -> successful CAS/s (the run's verification must p
 raw() { # binary workers dir -> successful CAS/s (sqlite_raw puts its file in TMPDIR)
   TMPDIR=$3 "$1" "$2" "$SECS" 1024 | sed -E 's/.*: ([0-9]+) successful.*/\1/'
 }
+measure() { # RESULTS RUN SPECS WORKERS: RESULTS[name] = RUN path WORKERS fresh-dir, per spec
+  local -n results=$1
+  local spec dir
+  for spec in $3; do
+    dir=$(mktemp -d -p "$TMP")
+    results[${spec%%=*}]=$("$2" "${spec#*=}" "$4" "$dir")
+    rm -rf "$dir"
+  done
+}
 
 for w in "${WORKERS[@]}"; do
   echo "== workers=$w rounds=$ROUNDS secs=$SECS (load: $(cut -d' ' -f1-3 /proc/loadavg))"
   : >"$TMP/ratios-$w"
   for r in $(seq 1 "$ROUNDS"); do
     line="round $r:"
-    declare -A rate=()
-    for spec in $OPTIMIST; do
-      name=${spec%%=*}
-      dir=$(mktemp -d -p "$TMP")
-      rate[$name]=$(ours "${spec#*=}" "$w" "$dir")
-      rm -rf "$dir"
-    done
-    declare -A base=()
-    for spec in $RAW; do
-      name=${spec%%=*}
-      dir=$(mktemp -d -p "$TMP")
-      base[$name]=$(raw "${spec#*=}" "$w" "$dir")
-      rm -rf "$dir"
-    done
+    declare -A rate=() base=()
+    measure rate ours "$OPTIMIST" "$w"
+    measure base raw "$RAW" "$w"
     for spec in $OPTIMIST; do
       name=${spec%%=*}
       line+=" $name=${rate[$name]}"
