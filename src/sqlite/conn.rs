@@ -220,6 +220,20 @@ impl Connections {
     }
 }
 
+/// Opens a write transaction on the writer connection `conn`: `BEGIN IMMEDIATE`, waiting at
+/// most `lock_wait` for the file's write lock, with the transaction's version counter
+/// starting afresh (see [`TxCounter`]).
+pub(super) fn begin_write(
+    conn: &Connection,
+    conns: &Connections,
+    lock_wait: Duration,
+) -> rusqlite::Result<()> {
+    conn.busy_timeout(clamp_timeout(lock_wait))?;
+    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    conns.counter.begin();
+    Ok(())
+}
+
 /// Runs `f` inside `BEGIN IMMEDIATE` ... `COMMIT` on the writer connection `conn`: the write
 /// lock is taken before `f` reads anything, so what `f` reads cannot change before it
 /// writes. `f`'s error (a conflict) rolls back. `key` names the write for `Indeterminate`.
@@ -231,13 +245,9 @@ pub(super) fn transaction<T>(
     lock_wait: Duration,
     f: impl FnOnce(&Connection, &Connections) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let begun = conn
-        .busy_timeout(clamp_timeout(lock_wait))
-        .and_then(|()| conn.prepare_cached("BEGIN IMMEDIATE")?.execute([]));
-    if let Err(e) = begun {
+    if let Err(e) = begin_write(conn, conns, lock_wait) {
         return Err(classify(e, conns.settings.busy_timeout));
     }
-    conns.counter.begin();
     let value = match f(conn, conns).and_then(|value| {
         conns
             .counter

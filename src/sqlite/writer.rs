@@ -26,7 +26,9 @@ use parking_lot::{Condvar, Mutex};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use super::conn::{Connections, clamp_timeout, open_connection, rollback, transaction};
+use super::conn::{
+    Connections, begin_write, clamp_timeout, open_connection, rollback, transaction,
+};
 use super::error::{SqliteError, classify};
 use crate::StoreError;
 
@@ -403,18 +405,14 @@ fn apply(
     let lock_wait = match by {
         By::Thread => {
             let oldest = batch.iter().map(|j| j.queued()).min().expect("a write");
-            clamp_timeout(timeout.saturating_sub(oldest.elapsed()))
+            timeout.saturating_sub(oldest.elapsed())
         }
         By::Task => Duration::ZERO,
     };
-    let begun = conn
-        .busy_timeout(lock_wait)
-        .and_then(|()| conn.prepare_cached("BEGIN IMMEDIATE")?.execute([]));
-    if begun.is_err() {
+    if begin_write(conn, conns, lock_wait).is_err() {
         // Each write meets the lock (or the error) again on its own, and reports it.
         return alone(slot, batch);
     }
-    conns.counter.begin();
     let mut batch = batch;
     for job in &mut batch {
         if !run_one(conn, conns, job.as_mut()) {
