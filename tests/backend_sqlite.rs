@@ -1066,3 +1066,108 @@ async fn grouped_puts_leave_the_counter_at_the_highest_version() {
         .version;
     assert!(after.get() > highest, "{after:?} after {highest}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_while_writes_wait_for_the_file_lock_do_not_wait() {
+    let db = TempDb::new("divert");
+    // A busy timeout far longer than the test: a read that waited for the lock would hang
+    // until the blocker lets go, which happens only after the reads below returned.
+    let store = Arc::new(
+        db.open_with(SqliteOptions::default().busy_timeout(Duration::from_secs(60)))
+            .await,
+    );
+    let v1 = store.put("k", 1u64, Expect::Absent).await.unwrap().version;
+    let blocker = rusqlite::Connection::open(&db.path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    // Writes in flight, all waiting for the lock: reads would join them if they could.
+    let writers: Vec<_> = (0..3u64)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.put(&format!("w{i}"), i, Expect::Absent).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let readers: Vec<_> = (0..6)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    let read: Versioned<u64> = store.get("k").await.unwrap().unwrap();
+                    (read.value, read.version)
+                } else {
+                    let meta = VersionedStore::<u64>::head(&*store, "k").await.unwrap();
+                    (1, meta.unwrap().version)
+                }
+            })
+        })
+        .collect();
+    for reader in readers {
+        let read = tokio::time::timeout(Duration::from_secs(20), reader)
+            .await
+            .expect("a read waited for the write lock")
+            .unwrap();
+        assert_eq!(read, (1, v1));
+    }
+    assert!(
+        writers.iter().all(|w| !w.is_finished()),
+        "the writes cannot have got the lock"
+    );
+
+    blocker.execute_batch("ROLLBACK").unwrap();
+    let mut versions = Vec::new();
+    for writer in writers {
+        versions.push(
+            writer
+                .await
+                .unwrap()
+                .expect("stored once the lock is free")
+                .version,
+        );
+    }
+    assert!(versions.iter().all(|v| *v > v1), "{versions:?}");
+    // Reads join again once the lock is free: a read right behind a write sees it.
+    let (put, read) = tokio::join!(store.put("k", 2u64, Expect::Version(v1)), async {
+        tokio::task::yield_now().await;
+        VersionedStore::<u64>::head(&*store, "k").await
+    });
+    let v2 = put.unwrap().version;
+    let seen = read.unwrap().unwrap().version;
+    assert!(seen == v1 || seen == v2, "{seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_joining_concurrent_writes_see_every_acknowledged_write() {
+    let db = TempDb::new("joined");
+    let store = Arc::new(db.open().await);
+    let tasks: Vec<_> = (0..8u64)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let mut last = std::collections::HashMap::new();
+                for i in 0..150u64 {
+                    let key = format!("k{}", (t + i) % 4);
+                    let meta = store.put(&key, t * 1_000 + i, Expect::Any).await.unwrap();
+                    // The read runs while the other tasks' writes are in flight, so it mostly
+                    // joins their batch: it must see this task's write or a later one.
+                    let read: Versioned<u64> = store.get(&key).await.unwrap().unwrap();
+                    assert!(read.version >= meta.version, "{key}: {read:?} < {meta:?}");
+                    if read.version == meta.version {
+                        assert_eq!(read.value, t * 1_000 + i);
+                    }
+                    let seen = last.entry(key.clone()).or_insert(read.version);
+                    assert!(read.version >= *seen, "{key}: went back");
+                    *seen = read.version;
+                    let head = VersionedStore::<u64>::head(&*store, &key).await.unwrap();
+                    assert!(
+                        head.unwrap().version >= read.version,
+                        "{key}: head went back"
+                    );
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}

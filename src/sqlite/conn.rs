@@ -9,8 +9,9 @@
 //! SQLite's busy handler, which sleeps up to 100 ms between tries. Writers of *other* stores
 //! or processes on the same file still meet at the file lock, where `BEGIN IMMEDIATE` waits
 //! up to the busy timeout. Readers get connections of their own: in WAL mode a reader sees
-//! the last committed snapshot without waiting for a writer, so reads never queue behind
-//! writes.
+//! the last committed snapshot without waiting for a writer. A read of one key made while
+//! this store's writes are in flight joins their batch on the writer connection instead
+//! (see [`writer`](super::writer)), but never waits for the file's write lock.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -23,9 +24,9 @@ use super::error::{SqliteError, classify, is_busy};
 use super::schema::Sql;
 use crate::StoreError;
 
-/// Prepared statements kept per connection: a writer uses seventeen (its seven statements,
-/// the four listings when it serves a read, `BEGIN IMMEDIATE`, `COMMIT`, `ROLLBACK` and the
-/// three savepoint statements), a reader six.
+/// Prepared statements kept per connection: a writer uses eighteen (its seven statements,
+/// the four listings when it serves a read, `BEGIN IMMEDIATE`, `BEGIN`, `COMMIT`,
+/// `ROLLBACK` and the three savepoint statements), a reader six.
 const STATEMENT_CACHE: usize = 20;
 
 /// SQLite takes the busy timeout in milliseconds as a C `int`.
@@ -230,6 +231,15 @@ pub(super) fn begin_write(
 ) -> rusqlite::Result<()> {
     conn.busy_timeout(clamp_timeout(lock_wait))?;
     conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    conns.counter.begin();
+    Ok(())
+}
+
+/// Opens a read transaction (a plain `BEGIN`, which takes no write lock) on the writer
+/// connection `conn`, for a batch of reads only: they share one snapshot.
+pub(super) fn begin_read(conn: &Connection, conns: &Connections) -> rusqlite::Result<()> {
+    conn.busy_timeout(clamp_timeout(conns.settings.busy_timeout))?;
+    conn.prepare_cached("BEGIN")?.execute([])?;
     conns.counter.begin();
     Ok(())
 }

@@ -14,6 +14,13 @@
 //! own, so each gets its own outcome and its own error. Only a `COMMIT` whose outcome is
 //! unknown answers the batch's writes `Indeterminate` (refused ones: `Unavailable`, as they
 //! wrote nothing but were judged against writes that may not have happened).
+//!
+//! Reads of one key may queue too, while operations are in flight ([`Writer::joins_reads`]):
+//! a read runs in the batch after the writes queued before it and is answered, like them,
+//! after `COMMIT`; a batch given up, or a `COMMIT` of unknown outcome, runs it again on its
+//! own. A read never waits for the file's write lock: before the thread waits for it, the
+//! queued reads run on their own and new ones are refused ([`Writer::submit`] gives them
+//! back) until the wait is over.
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -24,13 +31,19 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use rusqlite::Connection;
-use tokio::sync::oneshot;
 
-use super::conn::{
-    Connections, begin_write, clamp_timeout, open_connection, rollback, transaction,
-};
-use super::error::{SqliteError, classify};
+use super::conn::{Connections, begin_read, begin_write, clamp_timeout, rollback};
+use super::error::{SqliteError, classify, is_busy};
+use super::job::Job;
 use crate::StoreError;
+
+/// A task applies the queue itself only while at most this many operations are in flight
+/// (its own and one other's, typically the other half of a read + write): beyond that the
+/// writer thread, busy anyway, takes them in batches while the tasks go on.
+const MAX_TASK_IN_FLIGHT: usize = 2;
+/// The most batches a task applies in a row before it leaves the queue to the writer
+/// thread (its own operation is answered in the first).
+const MAX_TASK_ROUNDS: usize = 4;
 
 /// The most writes one transaction takes.
 const MAX_BATCH_WRITES: usize = 64;
@@ -38,126 +51,8 @@ const MAX_BATCH_WRITES: usize = 64;
 /// a single larger commit still runs, alone.
 const MAX_BATCH_KEYS: usize = 256;
 
-/// The body of a write: runs on the writer connection inside a transaction; may run twice
-/// (again in a transaction of its own when its batch was given up), so it is `Fn`.
-pub(super) type Body<T> =
-    dyn Fn(&Connection, &Connections, &str) -> Result<T, StoreError> + Send + 'static;
-
-/// One queued write, of any result type.
-pub(super) trait Job: Send {
-    /// The keys it writes or checks, for the batch bound.
-    fn weight(&self) -> usize;
-    /// When it was queued.
-    fn queued(&self) -> Instant;
-    /// Runs it inside the batch's transaction, keeping its outcome.
-    fn run(&mut self, conn: &Connection, conns: &Connections);
-    /// Whether the kept outcome is a success (it wrote, or checked, something).
-    fn succeeded(&self) -> bool;
-    /// Answers the caller with the kept outcome (its batch committed), or with `error`.
-    fn answer(self: Box<Self>, error: Option<StoreError>);
-    /// Runs it in a transaction of its own and answers the caller.
-    fn solo(self: Box<Self>, conns: &Connections, slot: &mut Option<Connection>);
-    /// The key an `Indeterminate` answer names.
-    fn key(&self) -> &str;
-}
-
-/// A queued write returning `T`.
-pub(super) struct Write<T> {
-    key: String,
-    weight: usize,
-    queued: Instant,
-    body: Box<Body<T>>,
-    outcome: Option<Result<T, StoreError>>,
-    reply: oneshot::Sender<Result<T, StoreError>>,
-}
-
-impl<T: Send + 'static> Write<T> {
-    /// A write of `weight` keys named `key` (for `Indeterminate`), and where its answer comes.
-    pub(super) fn new(
-        key: &str,
-        weight: usize,
-        body: Box<Body<T>>,
-    ) -> (Self, oneshot::Receiver<Result<T, StoreError>>) {
-        let (reply, answer) = oneshot::channel();
-        let write = Write {
-            key: key.to_owned(),
-            weight,
-            queued: Instant::now(),
-            body,
-            outcome: None,
-            reply,
-        };
-        (write, answer)
-    }
-}
-
-impl<T: Send + 'static> Job for Write<T> {
-    fn weight(&self) -> usize {
-        self.weight
-    }
-
-    fn queued(&self) -> Instant {
-        self.queued
-    }
-
-    fn run(&mut self, conn: &Connection, conns: &Connections) {
-        self.outcome = Some((self.body)(conn, conns, &self.key));
-    }
-
-    fn succeeded(&self) -> bool {
-        matches!(self.outcome, Some(Ok(_)))
-    }
-
-    fn answer(self: Box<Self>, error: Option<StoreError>) {
-        let result = match (error, self.outcome) {
-            (Some(e), _) => Err(e),
-            (None, Some(outcome)) => outcome,
-            (None, None) => Err(SqliteError::WriterPanicked.into()),
-        };
-        // The caller may have stopped waiting; the outcome stands either way.
-        let _ = self.reply.send(result);
-    }
-
-    fn solo(self: Box<Self>, conns: &Connections, slot: &mut Option<Connection>) {
-        let timeout = conns.settings.busy_timeout;
-        let waited = self.queued.elapsed();
-        if waited >= timeout {
-            return self.answer(Some(SqliteError::WriterBusy { timeout }.into()));
-        }
-        if slot.as_ref().is_some_and(|c| !c.is_autocommit()) {
-            // Left inside a transaction: closing rolls it back.
-            *slot = None;
-        }
-        if slot.is_none() {
-            match open_connection(&conns.settings, &conns.sql, true) {
-                Ok(conn) => *slot = Some(conn),
-                Err(e) => return self.answer(Some(e.into())),
-            }
-        }
-        let conn = slot.as_ref().expect("opened above");
-        let (key, body) = (&self.key, &self.body);
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            transaction(conn, conns, key, timeout - waited, |c, cs| body(c, cs, key))
-        }))
-        .unwrap_or_else(|_| {
-            rollback(conn);
-            Err(SqliteError::WriterPanicked.into())
-        });
-        if !conn.is_autocommit() {
-            // A transaction is still open (a failed ROLLBACK): closing the connection rolls
-            // it back; the next write opens a fresh one.
-            *slot = None;
-        }
-        let _ = self.reply.send(result);
-    }
-
-    fn key(&self) -> &str {
-        &self.key
-    }
-}
-
-/// The write queue of one store and its writer connection, shared by the writer thread and
-/// the tasks that write.
+/// The operation queue of one store and its writer connection, shared by the writer thread
+/// and the tasks that write (or read while writes are in flight).
 pub(super) struct Writer {
     queue: Mutex<Queue>,
     /// Signalled when a write is queued that nobody applies on the spot, and on close.
@@ -185,6 +80,9 @@ struct Queue {
     jobs: VecDeque<Box<dyn Job>>,
     /// The store is gone or the writer thread ended: nothing more is queued.
     closed: bool,
+    /// The writer thread may wait for the file's write lock (another store or process holds
+    /// it): reads do not join, so they never wait for it.
+    diverted: bool,
 }
 
 /// Who applies a batch: the writer thread waits for the file lock and retries a failed batch
@@ -203,10 +101,10 @@ impl Writer {
         InFlight(self)
     }
 
-    /// Queues `job` (counted by [`Writer::enter`]); when it is the only write in flight and
-    /// the writer connection is free, applies it on this thread (with any write queued
+    /// Queues `job` (counted by [`Writer::enter`]); when it is the only operation in flight
+    /// and the writer connection is free, applies it on this thread (with any queued
     /// meanwhile, one batch), otherwise leaves it to the writer thread. `Err` gives the job
-    /// back when the writer has stopped.
+    /// back when the writer has stopped, or for a read while reads are diverted.
     ///
     /// A write alone so skips two thread hand-offs (to the writer and back); under load the
     /// writer thread, busy anyway, takes the writes in batches while the tasks go on.
@@ -217,7 +115,7 @@ impl Writer {
     ) -> Result<(), Box<dyn Job>> {
         let first = {
             let mut queue = self.queue.lock();
-            if queue.closed {
+            if queue.closed || (queue.diverted && job.is_read()) {
                 return Err(job);
             }
             queue.jobs.push_back(job);
@@ -228,18 +126,21 @@ impl Writer {
             // it again: the task applying it, or the writer thread, woken for it.
             return Ok(());
         }
-        if self.inline
-            && self.in_flight.load(Ordering::Relaxed) == 1
+        let mut rounds = 0;
+        while self.inline
+            && rounds < MAX_TASK_ROUNDS
+            && self.in_flight.load(Ordering::Relaxed) <= MAX_TASK_IN_FLIGHT
             && let Some(mut slot) = self.slot.try_lock()
         {
             let batch = self.take();
             let back = if batch.is_empty() {
                 Ok(())
             } else {
-                apply(conns, &mut slot, batch, By::Task)
+                apply(conns, self, &mut slot, batch, By::Task)
             };
             drop(slot);
             let mut queue = self.queue.lock();
+            let gave_back = back.is_err();
             if let Err(back) = back {
                 for job in back.into_iter().rev() {
                     queue.jobs.push_front(job);
@@ -248,6 +149,10 @@ impl Writer {
             if queue.jobs.is_empty() {
                 return Ok(());
             }
+            if gave_back {
+                break;
+            }
+            rounds += 1;
         }
         // Whoever holds the connection looks at the queue again after letting it go, but may
         // be a task that returns, or a task gave writes back: the writer thread takes them.
@@ -285,7 +190,54 @@ impl Writer {
         Ok(f(conn, conns))
     }
 
-    /// Takes the writes waiting, up to the batch bounds.
+    /// Whether a read of one key should join the operations in flight rather than run on a
+    /// reader connection: some are in flight, and `COMMIT` does not wait for the disk. The
+    /// batch's transaction holds the pages the read needs (a reader connection would read
+    /// those the last write changed back from the file, under a read lock of its own), so
+    /// the read costs the writer less than it would cost a reader.
+    pub(super) fn joins_reads(&self) -> bool {
+        self.inline && self.in_flight.load(Ordering::Relaxed) != 0
+    }
+
+    /// Stops reads joining (until [`Writer::undivert`]) and takes the reads queued.
+    fn divert_reads(&self) -> Vec<Box<dyn Job>> {
+        let mut queue = self.queue.lock();
+        queue.diverted = true;
+        if !queue.jobs.iter().any(|job| job.is_read()) {
+            return Vec::new();
+        }
+        let mut reads = Vec::new();
+        for job in std::mem::take(&mut queue.jobs) {
+            if job.is_read() {
+                reads.push(job);
+            } else {
+                queue.jobs.push_back(job);
+            }
+        }
+        reads
+    }
+
+    fn undivert(&self) {
+        self.queue.lock().diverted = false;
+    }
+
+    /// Runs `f`, which may wait for the file's write lock, with reads diverted: those
+    /// queued run first, on their own, and new ones go to reader connections meanwhile.
+    fn diverted<R>(
+        &self,
+        conns: &Connections,
+        slot: &mut Option<Connection>,
+        f: impl FnOnce(&mut Option<Connection>) -> R,
+    ) -> R {
+        for read in self.divert_reads() {
+            read.solo(conns, slot);
+        }
+        let result = f(slot);
+        self.undivert();
+        result
+    }
+
+    /// Takes the operations waiting, up to the batch bounds.
     fn take(&self) -> Vec<Box<dyn Job>> {
         let mut queue = self.queue.lock();
         let mut batch = Vec::new();
@@ -314,6 +266,7 @@ pub(super) fn spawn(conns: Arc<Connections>, conn: Connection) -> std::io::Resul
         queue: Mutex::new(Queue {
             jobs: VecDeque::new(),
             closed: false,
+            diverted: false,
         }),
         queued: Condvar::new(),
         inline: !conns.settings.full_sync,
@@ -345,7 +298,12 @@ impl Drop for Stopped<'_> {
 
 fn serve(conns: &Connections, writer: &Writer) {
     let _stopped = Stopped(writer);
+    let mut lingered = true;
     loop {
+        if !lingered {
+            linger(writer);
+            lingered = true;
+        }
         {
             let mut queue = writer.queue.lock();
             while queue.jobs.is_empty() {
@@ -358,26 +316,43 @@ fn serve(conns: &Connections, writer: &Writer) {
         let mut slot = writer.slot.lock();
         let batch = writer.take();
         if !batch.is_empty() {
-            let _ = apply(conns, &mut slot, batch, By::Thread);
+            let _ = apply(conns, writer, &mut slot, batch, By::Thread);
+            lingered = false;
         }
     }
 }
 
-/// Applies `batch` in one transaction, or, when that fails as a whole, each write alone.
-/// A task (`By::Task`) does not wait for the file lock nor retry: it gives back (`Err`) the
-/// writes it has not answered, for the writer thread.
+/// After a batch, how long the writer thread looks for the next one before it sleeps.
+const LINGER: Duration = Duration::from_micros(50);
+
+/// Waits up to [`LINGER`] for an operation to be queued, yielding the CPU between looks.
+/// The callers of a batch just answered typically come back within microseconds (a read
+/// and its write are two operations); sleeping on the condition variable would cost each
+/// of them a wake-up of this thread, tens of microseconds on a busy machine.
+fn linger(writer: &Writer) {
+    let started = Instant::now();
+    while writer.queue.lock().jobs.is_empty() && started.elapsed() < LINGER {
+        std::thread::yield_now();
+    }
+}
+
+/// Applies `batch` in one transaction, or, when that fails as a whole, each operation
+/// alone. A task (`By::Task`) does not wait for the file lock nor retry: it gives back
+/// (`Err`) the operations it has not answered, for the writer thread.
 fn apply(
     conns: &Connections,
+    writer: &Writer,
     slot: &mut Option<Connection>,
     batch: Vec<Box<dyn Job>>,
     by: By,
 ) -> Result<(), Vec<Box<dyn Job>>> {
     let timeout = conns.settings.busy_timeout;
     // Writes that waited past the busy timeout give up: nothing was sent. (One clock read
-    // for the batch, and no new vectors unless one is late.)
+    // for the batch, and no new vectors unless one is late.) Reads never wait for writers.
     let now = Instant::now();
-    let late = |job: &dyn Job| now.saturating_duration_since(job.queued()) >= timeout;
-    let batch = if batch.iter().any(|job| late(&**job)) {
+    let late =
+        |job: &dyn Job| !job.is_read() && now.saturating_duration_since(job.queued()) >= timeout;
+    let mut batch = if batch.iter().any(|job| late(&**job)) {
         let (late, batch): (Vec<_>, Vec<_>) = batch.into_iter().partition(|job| late(&**job));
         for job in late {
             job.answer(Some(SqliteError::WriterBusy { timeout }.into()));
@@ -389,31 +364,60 @@ fn apply(
     if batch.is_empty() {
         return Ok(());
     }
-    // The thread retries each write alone; a task leaves that to the thread.
+    // The thread retries each operation alone, reads diverted while writes may wait for
+    // the lock; a task leaves that to the thread.
     let alone = |slot: &mut Option<Connection>, batch: Vec<Box<dyn Job>>| match by {
         By::Thread => {
-            alone(conns, slot, batch);
+            writer.diverted(conns, slot, |slot| alone(conns, slot, batch));
             Ok(())
         }
         By::Task => Err(batch),
     };
-    let usable = slot.as_ref().is_some_and(Connection::is_autocommit);
-    if (batch.len() <= 1 && by == By::Thread) || !usable {
+    if !slot.as_ref().is_some_and(Connection::is_autocommit) {
         return alone(slot, batch);
     }
     let conn = slot.as_ref().expect("checked above");
-    let lock_wait = match by {
-        By::Thread => {
-            let oldest = batch.iter().map(|j| j.queued()).min().expect("a write");
-            timeout.saturating_sub(oldest.elapsed())
+    let begun = if batch.iter().all(|job| job.is_read()) {
+        begin_read(conn, conns)
+    } else {
+        match begin_write(conn, conns, Duration::ZERO) {
+            Err(e) if by == By::Thread && is_busy(&e) => {
+                // Another store or process holds the write lock. The reads run now on their
+                // own (WAL readers never wait for writers), then the writes wait for it.
+                let (reads, writes): (Vec<_>, Vec<_>) =
+                    batch.into_iter().partition(|job| job.is_read());
+                batch = writes;
+                let oldest = batch.iter().map(|j| j.queued()).min().expect("a write");
+                let lock_wait = timeout.saturating_sub(oldest.elapsed());
+                let begun = writer.diverted(conns, slot, |slot| {
+                    for read in reads {
+                        read.solo(conns, slot);
+                    }
+                    // (A read may have left no usable connection: then `alone` reopens.)
+                    slot.as_ref()
+                        .filter(|c| c.is_autocommit())
+                        .map(|conn| begin_write(conn, conns, lock_wait))
+                });
+                match begun {
+                    Some(Err(e)) if is_busy(&e) => {
+                        // The writes waited for the lock as long as they may: nothing sent.
+                        for job in batch {
+                            job.answer(Some(classify(duplicate(&e), timeout)));
+                        }
+                        return Ok(());
+                    }
+                    Some(begun) => begun,
+                    None => return alone(slot, batch),
+                }
+            }
+            other => other,
         }
-        By::Task => Duration::ZERO,
     };
-    if begin_write(conn, conns, lock_wait).is_err() {
-        // Each write meets the lock (or the error) again on its own, and reports it.
+    if begun.is_err() {
+        // Each operation meets the error again on its own, and reports it.
         return alone(slot, batch);
     }
-    let mut batch = batch;
+    let conn = slot.as_ref().expect("begun on it");
     for job in &mut batch {
         if !run_one(conn, conns, job.as_mut()) {
             rollback(conn);
@@ -441,7 +445,13 @@ fn apply(
         }
         // SQLite ended the transaction itself after an I/O error: stored or not, unknown.
         Err(e) => {
+            let mut again = Vec::new();
             for job in batch {
+                if job.is_read() {
+                    // It wrote nothing, but saw writes that may not be stored: read again.
+                    again.push(job);
+                    continue;
+                }
                 let source = SqliteError::Commit {
                     source: duplicate(&e),
                 };
@@ -456,6 +466,9 @@ fn apply(
                     }
                 };
                 job.answer(Some(error));
+            }
+            if !again.is_empty() {
+                return alone(slot, again);
             }
         }
     }
