@@ -124,6 +124,11 @@ impl<T: Send + 'static> Job for Op<T> {
         if waited >= timeout && !self.read {
             return self.answer(Some(SqliteError::WriterBusy { timeout }.into()));
         }
+        if self.read && !slot.as_ref().is_some_and(Connection::is_autocommit) {
+            // No usable writer connection: reopening one waits for the file's write lock,
+            // which a read never does. Unanswered, the read runs on a reader connection.
+            return;
+        }
         if slot.as_ref().is_some_and(|c| !c.is_autocommit()) {
             // Left inside a transaction: closing rolls it back.
             *slot = None;

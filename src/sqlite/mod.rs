@@ -362,14 +362,15 @@ impl SqliteStore {
         if writer.joins_reads() {
             let body = Arc::clone(&f);
             let (job, answer) = Op::read(key, Box::new(move |conn, c, _| body(conn, c)));
-            let _in_flight = writer.enter();
+            let _in_flight = writer.enter(false);
             if writer.submit(&self.inner.conns, Box::new(job)).is_ok()
                 && let Ok(result) = answer.await
             {
                 return result;
             }
-            // Diverted (the writer may wait for the file lock), or the writer stopped: a
-            // read has no effect, so it runs again as any other read.
+            // Diverted (the writer may wait for the file lock), left unanswered (no usable
+            // writer connection), or the writer stopped: a read has no effect, so it runs
+            // again as any other read.
         }
         self.read(move |conn, c| f(conn, c)).await
     }
@@ -387,7 +388,7 @@ impl SqliteStore {
         f: impl Fn(&Connection, &Connections, &str) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (job, answer) = Op::write(key, weight, Box::new(f));
-        let _in_flight = self.inner.writer.enter();
+        let _in_flight = self.inner.writer.enter(true);
         if self
             .inner
             .writer

@@ -55,24 +55,33 @@ const MAX_BATCH_KEYS: usize = 256;
 /// and the tasks that write (or read while writes are in flight).
 pub(super) struct Writer {
     queue: Mutex<Queue>,
-    /// Signalled when a write is queued that nobody applies on the spot, and on close.
+    /// Signalled when an operation is queued that nobody applies on the spot, and on close.
     queued: Condvar,
     /// The writer connection (`None` after a failure, until reopened). Whoever holds it
-    /// applies the waiting writes: the writer thread, or a writing task on the spot.
+    /// applies the waiting operations: the writer thread, or a task on the spot.
     slot: Mutex<Option<Connection>>,
     /// Whether a writing task may apply writes on its own thread (not with `full_sync`,
     /// whose `COMMIT` waits for the disk).
     inline: bool,
-    /// Writes queued or being applied whose callers have not yet seen the answer.
+    /// Operations queued or being applied whose callers have not yet seen the answer.
     in_flight: AtomicUsize,
+    /// The writes among them: reads join a batch only while there are some, so reads alone
+    /// keep the reader connections' parallelism.
+    writes_in_flight: AtomicUsize,
 }
 
-/// A write in flight, counted until dropped (also when its caller stops waiting).
-pub(super) struct InFlight<'a>(&'a Writer);
+/// An operation in flight, counted until dropped (also when its caller stops waiting).
+pub(super) struct InFlight<'a> {
+    writer: &'a Writer,
+    write: bool,
+}
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.writer.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if self.write {
+            self.writer.writes_in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -94,11 +103,17 @@ enum By {
 }
 
 impl Writer {
-    /// Counts a write in flight (from queuing to its caller's seeing the answer) until the
-    /// guard is dropped.
-    pub(super) fn enter(&self) -> InFlight<'_> {
+    /// Counts an operation in flight (from queuing to its caller's seeing the answer), a
+    /// write if `write`, until the guard is dropped.
+    pub(super) fn enter(&self, write: bool) -> InFlight<'_> {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlight(self)
+        if write {
+            self.writes_in_flight.fetch_add(1, Ordering::Relaxed);
+        }
+        InFlight {
+            writer: self,
+            write,
+        }
     }
 
     /// Queues `job` (counted by [`Writer::enter`]); when it is the only operation in flight
@@ -191,12 +206,12 @@ impl Writer {
     }
 
     /// Whether a read of one key should join the operations in flight rather than run on a
-    /// reader connection: some are in flight, and `COMMIT` does not wait for the disk. The
+    /// reader connection: writes are in flight, and `COMMIT` does not wait for the disk. The
     /// batch's transaction holds the pages the read needs (a reader connection would read
     /// those the last write changed back from the file, under a read lock of its own), so
     /// the read costs the writer less than it would cost a reader.
     pub(super) fn joins_reads(&self) -> bool {
-        self.inline && self.in_flight.load(Ordering::Relaxed) != 0
+        self.inline && self.writes_in_flight.load(Ordering::Relaxed) != 0
     }
 
     /// Stops reads joining (until [`Writer::undivert`]) and takes the reads queued.
@@ -272,6 +287,7 @@ pub(super) fn spawn(conns: Arc<Connections>, conn: Connection) -> std::io::Resul
         inline: !conns.settings.full_sync,
         slot: Mutex::new(Some(conn)),
         in_flight: AtomicUsize::new(0),
+        writes_in_flight: AtomicUsize::new(0),
     });
     let shared = Arc::clone(&writer);
     std::thread::Builder::new()
@@ -368,7 +384,14 @@ fn apply(
     // the lock; a task leaves that to the thread.
     let alone = |slot: &mut Option<Connection>, batch: Vec<Box<dyn Job>>| match by {
         By::Thread => {
-            writer.diverted(conns, slot, |slot| alone(conns, slot, batch));
+            // The reads first: none of the writes is answered yet, so this order is as good
+            // as the queue's, and the reads must not wait behind a write waiting for the lock.
+            let (reads, writes): (Vec<_>, Vec<_>) =
+                batch.into_iter().partition(|job| job.is_read());
+            writer.diverted(conns, slot, |slot| {
+                alone(conns, slot, reads);
+                alone(conns, slot, writes);
+            });
             Ok(())
         }
         By::Task => Err(batch),
@@ -388,12 +411,12 @@ fn apply(
                     batch.into_iter().partition(|job| job.is_read());
                 batch = writes;
                 let oldest = batch.iter().map(|j| j.queued()).min().expect("a write");
-                let lock_wait = timeout.saturating_sub(oldest.elapsed());
                 let begun = writer.diverted(conns, slot, |slot| {
                     for read in reads {
                         read.solo(conns, slot);
                     }
-                    // (A read may have left no usable connection: then `alone` reopens.)
+                    let lock_wait = timeout.saturating_sub(oldest.elapsed());
+                    // (None if the connection is gone: then `alone` reopens it for the writes.)
                     slot.as_ref()
                         .filter(|c| c.is_autocommit())
                         .map(|conn| begin_write(conn, conns, lock_wait))
@@ -505,7 +528,7 @@ fn run_one(conn: &Connection, conns: &Connections, job: &mut dyn Job) -> bool {
     true
 }
 
-/// Runs each write in a transaction of its own.
+/// Runs each operation on its own (a write in a transaction of its own).
 fn alone(conns: &Connections, slot: &mut Option<Connection>, batch: Vec<Box<dyn Job>>) {
     for job in batch {
         job.solo(conns, slot);
