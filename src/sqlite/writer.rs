@@ -35,6 +35,7 @@ use rusqlite::Connection;
 use super::conn::{Connections, begin_read, begin_write, clamp_timeout, rollback};
 use super::error::{SqliteError, classify, is_busy};
 use super::job::Job;
+use super::linger::{self, Linger};
 use crate::StoreError;
 
 /// A task applies the queue itself only while at most this many operations are in flight
@@ -314,11 +315,11 @@ impl Drop for Stopped<'_> {
 
 fn serve(conns: &Connections, writer: &Writer) {
     let _stopped = Stopped(writer);
-    let mut lingered = true;
+    let mut linger = Linger::default();
+    let mut applied = false;
     loop {
-        if !lingered {
-            linger(writer);
-            lingered = true;
+        if std::mem::take(&mut applied) && linger.should_look() {
+            linger.record(linger::look(|| writer.queue.lock().jobs.is_empty()));
         }
         {
             let mut queue = writer.queue.lock();
@@ -333,22 +334,8 @@ fn serve(conns: &Connections, writer: &Writer) {
         let batch = writer.take();
         if !batch.is_empty() {
             let _ = apply(conns, writer, &mut slot, batch, By::Thread);
-            lingered = false;
+            applied = true;
         }
-    }
-}
-
-/// After a batch, how long the writer thread looks for the next one before it sleeps.
-const LINGER: Duration = Duration::from_micros(50);
-
-/// Waits up to [`LINGER`] for an operation to be queued, yielding the CPU between looks.
-/// The callers of a batch just answered typically come back within microseconds (a read
-/// and its write are two operations); sleeping on the condition variable would cost each
-/// of them a wake-up of this thread, tens of microseconds on a busy machine.
-fn linger(writer: &Writer) {
-    let started = Instant::now();
-    while writer.queue.lock().jobs.is_empty() && started.elapsed() < LINGER {
-        std::thread::yield_now();
     }
 }
 
