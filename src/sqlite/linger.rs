@@ -8,6 +8,9 @@
 //! throughput to a third). It stops after [`LINGER`], and after [`MISSES`] looks in a row
 //! that found nothing the thread stops looking for the rest of [`PAUSE`] batches, so a
 //! light load, or a machine whose cores are taken by others, costs it next to nothing.
+//! While it does not look, reads do not join its batches
+//! ([`Writer::joins_reads`](super::writer::Writer::joins_reads)): on a loaded 2-core machine
+//! reads kept on reader connections took 8 tasks from 0.84x to 0.96x of `sqlite_raw`.
 
 use std::time::{Duration, Instant};
 

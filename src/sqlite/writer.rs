@@ -25,7 +25,7 @@
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
@@ -69,6 +69,8 @@ pub(super) struct Writer {
     /// The writes among them: reads join a batch only while there are some, so reads alone
     /// keep the reader connections' parallelism.
     writes_in_flight: AtomicUsize,
+    /// Whether the writer thread looked for its next operation after its last batch.
+    looking: AtomicBool,
 }
 
 /// An operation in flight, counted until dropped (also when its caller stops waiting).
@@ -207,12 +209,17 @@ impl Writer {
     }
 
     /// Whether a read of one key should join the operations in flight rather than run on a
-    /// reader connection: writes are in flight, and `COMMIT` does not wait for the disk. The
+    /// reader connection: writes are in flight, `COMMIT` does not wait for the disk, and
+    /// the writer thread's looks for its next operation find one (see [`linger`]): when
+    /// they do not, its core is likely taken by others, and reads on reader connections
+    /// spread the work over more threads. The
     /// batch's transaction holds the pages the read needs (a reader connection would read
     /// those the last write changed back from the file, under a read lock of its own), so
     /// the read costs the writer less than it would cost a reader.
     pub(super) fn joins_reads(&self) -> bool {
-        self.inline && self.writes_in_flight.load(Ordering::Relaxed) != 0
+        self.inline
+            && self.writes_in_flight.load(Ordering::Relaxed) != 0
+            && self.looking.load(Ordering::Relaxed)
     }
 
     /// Stops reads joining (until [`Writer::undivert`]) and takes the reads queued.
@@ -289,6 +296,7 @@ pub(super) fn spawn(conns: Arc<Connections>, conn: Connection) -> std::io::Resul
         slot: Mutex::new(Some(conn)),
         in_flight: AtomicUsize::new(0),
         writes_in_flight: AtomicUsize::new(0),
+        looking: AtomicBool::new(true),
     });
     let shared = Arc::clone(&writer);
     std::thread::Builder::new()
@@ -318,8 +326,12 @@ fn serve(conns: &Connections, writer: &Writer) {
     let mut linger = Linger::default();
     let mut applied = false;
     loop {
-        if std::mem::take(&mut applied) && linger.should_look() {
-            linger.record(linger::look(|| writer.queue.lock().jobs.is_empty()));
+        if std::mem::take(&mut applied) {
+            let look = linger.should_look();
+            writer.looking.store(look, Ordering::Relaxed);
+            if look {
+                linger.record(linger::look(|| writer.queue.lock().jobs.is_empty()));
+            }
         }
         {
             let mut queue = writer.queue.lock();
