@@ -125,10 +125,9 @@
 //! found nothing) before it sleeps, so that a caller coming straight back (a read, then its
 //! write) does not pay for waking it. While it does not look (light load, or its core taken
 //! by other processes), reads keep to reader connections, which spread the work over more
-//! threads. On 2 cores, 8 tasks
-//! running read + compare-and-swap: 1.20x of the same loop written directly against
-//! rusqlite with 8 threads, against 1.10x with reads on reader connections
-//! (`benches/README.md`).
+//! threads. On 2 cores, 8 tasks running read + compare-and-swap: 1.20x of the same loop
+//! written directly against rusqlite with 8 threads, against 1.10x with every read on a
+//! reader connection (`benches/README.md`).
 //!
 //! **Writes on the calling thread under light load.** When at most two operations are in
 //! flight (this one and, say, another task's read or write) and the writer connection is
@@ -143,9 +142,9 @@
 //! of reads: the write blocks its async worker thread for the transaction, typically tens
 //! of microseconds (longer when the `COMMIT` runs SQLite's automatic WAL checkpoint, every
 //! ~1,000 pages written). Under more load the writer thread, busy anyway, takes the
-//! operations in batches and the tasks go on. (Two tasks running read + compare-and-swap
-//! went from 0.54x to 0.81x of the raw rusqlite loop with two threads when the second
-//! operation in flight stopped sending every write to the thread.)
+//! operations in batches and the tasks go on. (Two tasks running read + compare-and-swap:
+//! 0.57x of the raw rusqlite loop with two threads when only a write alone was applied on
+//! the spot, 0.89x with this rule, in one sitting.)
 //!
 //! # Errors
 //!
