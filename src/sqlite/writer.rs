@@ -1,9 +1,10 @@
 //! The writer thread: one per store, owning the writer connection. Writes queue to it; it
 //! takes every write waiting in the queue (up to a bound) and applies them in one
 //! `BEGIN IMMEDIATE` transaction (group commit), each still its own compare-and-swap with its
-//! own outcome, answered only once `COMMIT` has returned. A write alone in flight, with the
-//! connection free, is applied the same way by the writing task itself ([`Writer::submit`]),
-//! which never waits for the file lock nor retries: it gives such writes back to the thread.
+//! own outcome, answered only once `COMMIT` has returned. Under light load (at most two
+//! operations in flight) and with the connection free, the writing task applies the queue
+//! the same way itself ([`Writer::submit`]); it never waits for the file lock nor retries:
+//! it gives such writes back to the thread.
 //!
 //! Within a batch, the writes run one after the other in queue order, each seeing the ones
 //! before it, exactly as if each had its own transaction; a refused write changes nothing, so
@@ -119,13 +120,16 @@ impl Writer {
         }
     }
 
-    /// Queues `job` (counted by [`Writer::enter`]); when it is the only operation in flight
-    /// and the writer connection is free, applies it on this thread (with any queued
-    /// meanwhile, one batch), otherwise leaves it to the writer thread. `Err` gives the job
-    /// back when the writer has stopped, or for a read while reads are diverted.
+    /// Queues `job` (counted by [`Writer::enter`]); when at most [`MAX_TASK_IN_FLIGHT`]
+    /// operations are in flight and the writer connection is free, applies the queue on
+    /// this thread (its own job and any queued meanwhile, one batch; then what was queued
+    /// during it, up to [`MAX_TASK_ROUNDS`] batches), otherwise leaves it to the writer
+    /// thread. `Err` gives the job back when the writer has stopped, or for a read while
+    /// reads are diverted.
     ///
-    /// A write alone so skips two thread hand-offs (to the writer and back); under load the
-    /// writer thread, busy anyway, takes the writes in batches while the tasks go on.
+    /// Under light load this skips two thread hand-offs (to the writer and back); under
+    /// more the writer thread, busy anyway, takes the operations in batches while the tasks
+    /// go on.
     pub(super) fn submit(
         &self,
         conns: &Connections,
@@ -210,12 +214,12 @@ impl Writer {
 
     /// Whether a read of one key should join the operations in flight rather than run on a
     /// reader connection: writes are in flight, `COMMIT` does not wait for the disk, and
-    /// the writer thread's looks for its next operation find one (see [`linger`]): when
-    /// they do not, its core is likely taken by others, and reads on reader connections
-    /// spread the work over more threads. The
-    /// batch's transaction holds the pages the read needs (a reader connection would read
-    /// those the last write changed back from the file, under a read lock of its own), so
-    /// the read costs the writer less than it would cost a reader.
+    /// the writer thread's looks for its next operation find one (see [`linger`]; when they
+    /// do not, its core is likely taken by others, and reads on reader connections spread
+    /// the work over more threads). The batch's transaction holds the pages the read needs
+    /// (a reader connection would read those the last write changed back from the file,
+    /// under a read lock of its own), so the read costs the writer less than it would cost
+    /// a reader.
     pub(super) fn joins_reads(&self) -> bool {
         self.inline
             && self.writes_in_flight.load(Ordering::Relaxed) != 0
