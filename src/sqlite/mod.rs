@@ -350,7 +350,7 @@ impl SqliteStore {
             .and_then(|r| r)
     }
 
-    /// Reads one key: while operations are in flight (and `COMMIT` does not wait for the
+    /// Reads one key: while writes are in flight (and `COMMIT` does not wait for the
     /// disk) the read joins their batch on the writer connection, answered once the batch
     /// has committed; otherwise, or when the writer does not take it, as
     /// [`SqliteStore::read`] does (see the [module
