@@ -229,17 +229,25 @@ pub(super) fn begin_write(
     conns: &Connections,
     lock_wait: Duration,
 ) -> rusqlite::Result<()> {
-    conn.busy_timeout(clamp_timeout(lock_wait))?;
-    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-    conns.counter.begin();
-    Ok(())
+    begin(conn, conns, "BEGIN IMMEDIATE", lock_wait)
 }
 
 /// Opens a read transaction (a plain `BEGIN`, which takes no write lock) on the writer
 /// connection `conn`, for a batch of reads only: they share one snapshot.
 pub(super) fn begin_read(conn: &Connection, conns: &Connections) -> rusqlite::Result<()> {
-    conn.busy_timeout(clamp_timeout(conns.settings.busy_timeout))?;
-    conn.prepare_cached("BEGIN")?.execute([])?;
+    begin(conn, conns, "BEGIN", conns.settings.busy_timeout)
+}
+
+/// Runs `statement` (a `BEGIN`) waiting at most `lock_wait` for a lock, the transaction's
+/// version counter starting afresh.
+fn begin(
+    conn: &Connection,
+    conns: &Connections,
+    statement: &str,
+    lock_wait: Duration,
+) -> rusqlite::Result<()> {
+    conn.busy_timeout(clamp_timeout(lock_wait))?;
+    conn.prepare_cached(statement)?.execute([])?;
     conns.counter.begin();
     Ok(())
 }

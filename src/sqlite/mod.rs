@@ -358,13 +358,11 @@ impl SqliteStore {
     async fn read_key<T: Send + 'static>(
         &self,
         key: &str,
-        f: impl Fn(&Connection, &Connections) -> Result<T, StoreError> + Send + Sync + 'static,
+        f: fn(&Connection, &Connections, &str) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let writer = &self.inner.writer;
-        let f = Arc::new(f);
         if writer.joins_reads() {
-            let body = Arc::clone(&f);
-            let (job, answer) = Op::read(key, Box::new(move |conn, c, _| body(conn, c)));
+            let (job, answer) = Op::read(key, Box::new(f));
             let _in_flight = writer.enter(false);
             if writer.submit(&self.inner.conns, Box::new(job)).is_ok()
                 && let Ok(result) = answer.await
@@ -375,7 +373,8 @@ impl SqliteStore {
             // writer connection), or the writer stopped: a read has no effect, so it runs
             // again as any other read.
         }
-        self.read(move |conn, c| f(conn, c)).await
+        let key = key.to_owned();
+        self.read(move |conn, c| f(conn, c, &key)).await
     }
 
     /// Queues `f` for the writer thread, which runs it inside a write transaction (with
@@ -445,18 +444,14 @@ where
     V: Serialize + DeserializeOwned + Send + Sync + 'static,
 {
     async fn get(&self, key: &str) -> Result<Option<Versioned<V>>, StoreError> {
-        let owned = key.to_owned();
-        let read = self.read_key(key, move |conn, c| ops::get(conn, c, &owned));
-        let Some((meta, data)) = read.await? else {
+        let Some((meta, data)) = self.read_key(key, ops::get).await? else {
             return Ok(None);
         };
         crate::codec::decode(key, meta, &data).map(Some)
     }
 
     async fn head(&self, key: &str) -> Result<Option<Meta>, StoreError> {
-        let owned = key.to_owned();
-        self.read_key(key, move |conn, c| ops::head(conn, c, &owned))
-            .await
+        self.read_key(key, ops::head).await
     }
 
     async fn put(&self, key: &str, value: V, expect: Expect) -> Result<Meta, StoreError> {
