@@ -67,6 +67,22 @@ fn sqlite_source(err: &StoreError) -> &SqliteError {
         .unwrap_or_else(|| panic!("source is not a SqliteError: {source:?}"))
 }
 
+/// Spawns `f(store, i)` for every `i` in `0..n`, each on a task of its own with its own
+/// handle of `store`.
+fn spawn_each<T, Fut>(
+    store: &Arc<SqliteStore>,
+    n: u64,
+    f: impl Fn(Arc<SqliteStore>, u64) -> Fut,
+) -> Vec<tokio::task::JoinHandle<T>>
+where
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    (0..n)
+        .map(|i| tokio::spawn(f(Arc::clone(store), i)))
+        .collect()
+}
+
 #[test]
 fn store_is_shareable() {
     fn assert_shareable<T: Send + Sync + Clone + 'static>() {}
@@ -966,34 +982,29 @@ async fn refused_writes_never_fail_the_writes_grouped_with_them() {
         .unwrap()
         .version;
     for round in 0..20u64 {
-        let tasks: Vec<_> = (0..24u64)
-            .map(|i| {
-                let store = Arc::clone(&store);
-                tokio::spawn(async move {
-                    let fresh = format!("r{round}/k{i}");
-                    match i % 3 {
-                        0 => {
-                            let err = store.put("taken", i, Expect::Absent).await.unwrap_err();
-                            assert_eq!(err.as_conflict().unwrap().current(), Some(taken));
-                            None
-                        }
-                        1 => {
-                            let commit = Commit::new()
-                                .put(fresh.clone(), i, Expect::Absent)
-                                .check("taken", Expect::Absent);
-                            let err = store.commit(commit).await.unwrap_err();
-                            let conflict = err.as_commit_conflict().unwrap();
-                            assert_eq!(conflict.conflicts().len(), 1);
-                            assert_eq!(conflict.conflicts()[0].current(), Some(taken));
-                            let head = VersionedStore::<u64>::head(&*store, &fresh).await;
-                            assert!(head.unwrap().is_none(), "{fresh}: a refused commit wrote");
-                            None
-                        }
-                        _ => Some(store.put(&fresh, i, Expect::Absent).await.unwrap().version),
-                    }
-                })
-            })
-            .collect();
+        let tasks = spawn_each(&store, 24, |store, i| async move {
+            let fresh = format!("r{round}/k{i}");
+            match i % 3 {
+                0 => {
+                    let err = store.put("taken", i, Expect::Absent).await.unwrap_err();
+                    assert_eq!(err.as_conflict().unwrap().current(), Some(taken));
+                    None
+                }
+                1 => {
+                    let commit = Commit::new()
+                        .put(fresh.clone(), i, Expect::Absent)
+                        .check("taken", Expect::Absent);
+                    let err = store.commit(commit).await.unwrap_err();
+                    let conflict = err.as_commit_conflict().unwrap();
+                    assert_eq!(conflict.conflicts().len(), 1);
+                    assert_eq!(conflict.conflicts()[0].current(), Some(taken));
+                    let head = VersionedStore::<u64>::head(&*store, &fresh).await;
+                    assert!(head.unwrap().is_none(), "{fresh}: a refused commit wrote");
+                    None
+                }
+                _ => Some(store.put(&fresh, i, Expect::Absent).await.unwrap().version),
+            }
+        });
         let mut versions = Vec::new();
         for task in tasks {
             versions.extend(task.await.unwrap());
@@ -1019,29 +1030,24 @@ async fn grouped_puts_leave_the_counter_at_the_highest_version() {
     let store = Arc::new(db.open().await);
     let mut versions = Vec::new();
     for round in 0..10u64 {
-        let tasks: Vec<_> = (0..16u64)
-            .map(|i| {
-                let store = Arc::clone(&store);
-                tokio::spawn(async move {
-                    let key = format!("r{round}/k{i}");
-                    if i % 4 == 0 {
-                        let commit = Commit::new()
-                            .put(format!("{key}/a"), i, Expect::Absent)
-                            .put(format!("{key}/b"), i, Expect::Absent);
-                        let applied = store.commit(commit).await.unwrap();
-                        applied
-                            .iter()
-                            .map(|a| match a {
-                                Applied::Put(meta) => meta.version,
-                                other => panic!("{other:?}"),
-                            })
-                            .collect::<Vec<Version>>()
-                    } else {
-                        vec![store.put(&key, i, Expect::Absent).await.unwrap().version]
-                    }
-                })
-            })
-            .collect();
+        let tasks = spawn_each(&store, 16, |store, i| async move {
+            let key = format!("r{round}/k{i}");
+            if i % 4 == 0 {
+                let commit = Commit::new()
+                    .put(format!("{key}/a"), i, Expect::Absent)
+                    .put(format!("{key}/b"), i, Expect::Absent);
+                let applied = store.commit(commit).await.unwrap();
+                applied
+                    .iter()
+                    .map(|a| match a {
+                        Applied::Put(meta) => meta.version,
+                        other => panic!("{other:?}"),
+                    })
+                    .collect::<Vec<Version>>()
+            } else {
+                vec![store.put(&key, i, Expect::Absent).await.unwrap().version]
+            }
+        });
         for task in tasks {
             versions.extend(task.await.unwrap());
         }
@@ -1081,27 +1087,19 @@ async fn reads_while_writes_wait_for_the_file_lock_do_not_wait() {
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
 
     // Writes in flight, all waiting for the lock: reads would join them if they could.
-    let writers: Vec<_> = (0..3u64)
-        .map(|i| {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move { store.put(&format!("w{i}"), i, Expect::Absent).await })
-        })
-        .collect();
+    let writers = spawn_each(&store, 3, |store, i| async move {
+        store.put(&format!("w{i}"), i, Expect::Absent).await
+    });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let readers: Vec<_> = (0..6)
-        .map(|i| {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move {
-                if i % 2 == 0 {
-                    let read: Versioned<u64> = store.get("k").await.unwrap().unwrap();
-                    (read.value, read.version)
-                } else {
-                    let meta = VersionedStore::<u64>::head(&*store, "k").await.unwrap();
-                    (1, meta.unwrap().version)
-                }
-            })
-        })
-        .collect();
+    let readers = spawn_each(&store, 6, |store, i| async move {
+        if i % 2 == 0 {
+            let read: Versioned<u64> = store.get("k").await.unwrap().unwrap();
+            (read.value, read.version)
+        } else {
+            let meta = VersionedStore::<u64>::head(&*store, "k").await.unwrap();
+            (1, meta.unwrap().version)
+        }
+    });
     for reader in readers {
         let read = tokio::time::timeout(Duration::from_secs(20), reader)
             .await
@@ -1140,33 +1138,28 @@ async fn reads_while_writes_wait_for_the_file_lock_do_not_wait() {
 async fn reads_joining_concurrent_writes_see_every_acknowledged_write() {
     let db = TempDb::new("joined");
     let store = Arc::new(db.open().await);
-    let tasks: Vec<_> = (0..8u64)
-        .map(|t| {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move {
-                let mut last = std::collections::HashMap::new();
-                for i in 0..150u64 {
-                    let key = format!("k{}", (t + i) % 4);
-                    let meta = store.put(&key, t * 1_000 + i, Expect::Any).await.unwrap();
-                    // The read runs while the other tasks' writes are in flight, so it mostly
-                    // joins their batch: it must see this task's write or a later one.
-                    let read: Versioned<u64> = store.get(&key).await.unwrap().unwrap();
-                    assert!(read.version >= meta.version, "{key}: {read:?} < {meta:?}");
-                    if read.version == meta.version {
-                        assert_eq!(read.value, t * 1_000 + i);
-                    }
-                    let seen = last.entry(key.clone()).or_insert(read.version);
-                    assert!(read.version >= *seen, "{key}: went back");
-                    *seen = read.version;
-                    let head = VersionedStore::<u64>::head(&*store, &key).await.unwrap();
-                    assert!(
-                        head.unwrap().version >= read.version,
-                        "{key}: head went back"
-                    );
-                }
-            })
-        })
-        .collect();
+    let tasks = spawn_each(&store, 8, |store, t| async move {
+        let mut last = std::collections::HashMap::new();
+        for i in 0..150u64 {
+            let key = format!("k{}", (t + i) % 4);
+            let meta = store.put(&key, t * 1_000 + i, Expect::Any).await.unwrap();
+            // The read runs while the other tasks' writes are in flight, so it mostly
+            // joins their batch: it must see this task's write or a later one.
+            let read: Versioned<u64> = store.get(&key).await.unwrap().unwrap();
+            assert!(read.version >= meta.version, "{key}: {read:?} < {meta:?}");
+            if read.version == meta.version {
+                assert_eq!(read.value, t * 1_000 + i);
+            }
+            let seen = last.entry(key.clone()).or_insert(read.version);
+            assert!(read.version >= *seen, "{key}: went back");
+            *seen = read.version;
+            let head = VersionedStore::<u64>::head(&*store, &key).await.unwrap();
+            assert!(
+                head.unwrap().version >= read.version,
+                "{key}: head went back"
+            );
+        }
+    });
     for task in tasks {
         task.await.unwrap();
     }
